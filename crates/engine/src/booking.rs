@@ -1,0 +1,678 @@
+//! The booking rules of one performance: a pure, synchronous state machine.
+//!
+//! [`Booking`] owns a performance's seat map. It reads no clock, does no IO
+//! and spawns nothing: every command takes `now` as an argument, checks the
+//! rules, and on success turns into a [`Change`] that is then applied with
+//! the same [`Booking::apply`] that replay uses. So the state after a replay
+//! is the state that was acknowledged, by construction.
+//!
+//! Every command first expires the holds whose instant has passed, and
+//! reports those expiries as events too: a hold is live while
+//! `now < until`, whatever the timers have done so far.
+//!
+//! The seat map is a structure of arrays, five bytes a ticket: a status byte
+//! and a link that names the ticket's hold or order (or, for an available
+//! ticket, the user whose hold on it lapsed, so that user hears "expired"
+//! rather than "not yours").
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalogue::{PerformanceInfo, SeatPlan, SectionKind};
+use crate::events::{BookingEvent, Change};
+use crate::ids::{OrderId, PerformanceId, UserId};
+use crate::time::Timestamp;
+
+const AVAILABLE: u8 = 0;
+const RESERVED: u8 = 1;
+const PURCHASED: u8 = 2;
+
+/// What a buyer asks to reserve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selection {
+    /// These exact tickets, by index.
+    Tickets(Vec<u32>),
+    /// So many tickets of one section, chosen by [`Booking::reserve`].
+    Quantity { section: String, quantity: u32 },
+}
+
+/// Why a command was refused. A refused command changes nothing.
+///
+/// Variants are in order of precedence: when several apply, the first is
+/// reported.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    #[error("the ticket list is empty")]
+    NoTickets,
+    #[error("the quantity must be at least 1")]
+    ZeroQuantity,
+    #[error("no section is called {section:?}")]
+    UnknownSection { section: String },
+    #[error("these tickets are not tickets of this performance: {tickets:?}")]
+    UnknownTickets { tickets: Vec<u32> },
+    #[error("ticket {ticket} is listed more than once")]
+    DuplicateTicket { ticket: u32 },
+    #[error("one order may cover at most {max} tickets")]
+    OrderLimit { max: u32 },
+    #[error("the performance is not on sale")]
+    NotOnSale,
+    #[error("one user may hold and own at most {max} tickets of a performance")]
+    UserLimit { max: u32 },
+    #[error("these tickets are not available: {tickets:?}")]
+    NotAvailable { tickets: Vec<u32> },
+    #[error("section {section:?} has only {available} tickets left")]
+    SoldOut { section: String, available: u32 },
+    #[error("these tickets are not held by the caller: {tickets:?}")]
+    NotHeld { tickets: Vec<u32> },
+    #[error("the caller's hold on these tickets has expired: {tickets:?}")]
+    HoldExpired { tickets: Vec<u32> },
+}
+
+/// A hold that a reserve created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    pub hold: u32,
+    pub until: Timestamp,
+    pub tickets: Vec<u32>,
+}
+
+/// What a purchase of some held tickets will cost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Quote {
+    pub amount_minor: i64,
+}
+
+/// An order that a purchase created.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Purchase {
+    pub order: OrderId,
+    pub tickets: Vec<u32>,
+    pub amount_minor: i64,
+}
+
+/// A ticket as anyone may see it: never who holds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TicketStatus {
+    Available,
+    Reserved,
+    Purchased,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub user: UserId,
+    pub until: Timestamp,
+    pub tickets: Vec<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub user: UserId,
+    pub tickets: Vec<u32>,
+    pub amount_minor: i64,
+    pub payment: String,
+}
+
+/// One performance's seat map and the rules that change it.
+#[derive(Clone, Debug)]
+pub struct Booking {
+    info: PerformanceInfo,
+    plan: Arc<SeatPlan>,
+
+    /// `AVAILABLE`, `RESERVED` or `PURCHASED`, per ticket.
+    status: Vec<u8>,
+    /// Per ticket: the hold number while reserved, the order number while
+    /// purchased, and while available the id + 1 of the user whose hold
+    /// lapsed (0 for none).
+    link: Vec<u32>,
+
+    holds: HashMap<u32, Hold>,
+    /// The live holds by instant, so expiry finds what is due without a scan.
+    expiries: BTreeSet<(Timestamp, u32)>,
+    orders: HashMap<u32, Order>,
+
+    /// Tickets each user holds or owns here, for the per-user maximum.
+    owned_by_user: HashMap<UserId, u32>,
+    available_by_section: Vec<u32>,
+
+    next_hold: u32,
+    next_order: u32,
+    /// The sequence number of the last event applied.
+    seq: u64,
+}
+
+/// Everything needed to rebuild a [`Booking`] exactly, without its log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookingSnapshot {
+    pub performance: PerformanceId,
+    pub seq: u64,
+    pub status: Vec<u8>,
+    pub link: Vec<u32>,
+    pub holds: Vec<(u32, Hold)>,
+    pub orders: Vec<(u32, Order)>,
+    pub next_hold: u32,
+    pub next_order: u32,
+}
+
+impl Booking {
+    /// A performance with every ticket available.
+    pub fn new(info: PerformanceInfo, plan: Arc<SeatPlan>) -> Booking {
+        let tickets = plan.ticket_count() as usize;
+        let available_by_section = (0..plan.layout().sections.len())
+            .map(|section| plan.section_range(section).len() as u32)
+            .collect();
+        Booking {
+            info,
+            plan,
+            status: vec![AVAILABLE; tickets],
+            link: vec![0; tickets],
+            holds: HashMap::new(),
+            expiries: BTreeSet::new(),
+            orders: HashMap::new(),
+            owned_by_user: HashMap::new(),
+            available_by_section,
+            next_hold: 1,
+            next_order: 1,
+            seq: 0,
+        }
+    }
+
+    pub fn info(&self) -> &PerformanceInfo {
+        &self.info
+    }
+
+    pub fn plan(&self) -> &Arc<SeatPlan> {
+        &self.plan
+    }
+
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn available(&self) -> u32 {
+        self.available_by_section.iter().sum()
+    }
+
+    pub fn available_in_section(&self, section: usize) -> u32 {
+        self.available_by_section[section]
+    }
+
+    pub fn ticket_status(&self, ticket: u32) -> TicketStatus {
+        match self.status[ticket as usize] {
+            AVAILABLE => TicketStatus::Available,
+            RESERVED => TicketStatus::Reserved,
+            _ => TicketStatus::Purchased,
+        }
+    }
+
+    /// The instant of the earliest live hold, for the actor's timer.
+    pub fn next_expiry(&self) -> Option<Timestamp> {
+        self.expiries.first().map(|&(until, _)| until)
+    }
+
+    pub fn holds(&self) -> impl Iterator<Item = (u32, &Hold)> {
+        self.holds.iter().map(|(&number, hold)| (number, hold))
+    }
+
+    pub fn orders(&self) -> impl Iterator<Item = (OrderId, &Order)> {
+        let performance = self.info.id;
+        self.orders.iter().map(move |(&number, order)| (OrderId { performance, number }, order))
+    }
+
+    /// Ends every hold whose instant is not after `now`.
+    pub fn expire_due(&mut self, now: Timestamp, events: &mut Vec<BookingEvent>) {
+        while let Some(&(until, hold)) = self.expiries.first() {
+            if until > now {
+                break;
+            }
+            let Hold { user, tickets, .. } = self.holds[&hold].clone();
+            self.commit(Change::HoldExpired { hold, user, tickets }, events);
+        }
+    }
+
+    /// Holds tickets for `user` until `now + hold_ttl`, all or none.
+    pub fn reserve(
+        &mut self,
+        now: Timestamp,
+        user: UserId,
+        selection: &Selection,
+        hold_ttl: Duration,
+        events: &mut Vec<BookingEvent>,
+    ) -> Result<Reservation, Rejection> {
+        self.expire_due(now, events);
+
+        let wanted = self.check_selection(selection)?;
+        if !self.info.is_on_sale(now) {
+            return Err(Rejection::NotOnSale);
+        }
+        self.check_user_limit(user, wanted.len())?;
+        let tickets = match wanted {
+            Wanted::Tickets(tickets) => self.check_available(tickets)?,
+            Wanted::Quantity { section, quantity } => self.pick(section, quantity)?,
+        };
+
+        let hold = self.next_hold;
+        let until = now.plus(hold_ttl);
+        let change = Change::Reserved { hold, user, until, tickets: tickets.clone() };
+        self.commit(change, events);
+        Ok(Reservation { hold, until, tickets })
+    }
+
+    /// What buying `tickets` would cost `user`, if each is a live hold of
+    /// theirs. Changes nothing but expiries.
+    pub fn quote(
+        &mut self,
+        now: Timestamp,
+        user: UserId,
+        tickets: &[u32],
+        events: &mut Vec<BookingEvent>,
+    ) -> Result<Quote, Rejection> {
+        self.expire_due(now, events);
+
+        self.check_list(tickets)?;
+        self.check_held_by(user, tickets)?;
+        let amount_minor = tickets.iter().map(|&ticket| self.plan.price_minor(ticket)).sum();
+        Ok(Quote { amount_minor })
+    }
+
+    /// Buys `tickets`, each a live hold of `user`, in one new order.
+    pub fn purchase(
+        &mut self,
+        now: Timestamp,
+        user: UserId,
+        tickets: &[u32],
+        payment: &str,
+        events: &mut Vec<BookingEvent>,
+    ) -> Result<Purchase, Rejection> {
+        let Quote { amount_minor } = self.quote(now, user, tickets, events)?;
+
+        let order = OrderId { performance: self.info.id, number: self.next_order };
+        let change = Change::Purchased {
+            order,
+            user,
+            tickets: tickets.to_vec(),
+            amount_minor,
+            payment: payment.to_owned(),
+        };
+        self.commit(change, events);
+        Ok(Purchase { order, tickets: tickets.to_vec(), amount_minor })
+    }
+
+    /// Gives back tickets, each a live hold of `user`.
+    pub fn release(
+        &mut self,
+        now: Timestamp,
+        user: UserId,
+        tickets: &[u32],
+        events: &mut Vec<BookingEvent>,
+    ) -> Result<(), Rejection> {
+        self.expire_due(now, events);
+
+        self.check_list(tickets)?;
+        self.check_held_by(user, tickets)?;
+        self.commit(Change::Released { user, tickets: tickets.to_vec() }, events);
+        Ok(())
+    }
+
+    /// Applies a change that the rules already allowed, live or in replay.
+    pub fn apply(&mut self, event: &BookingEvent) {
+        assert_eq!(event.performance, self.info.id, "an event of another performance");
+        assert_eq!(event.seq, self.seq + 1, "booking events must be applied in order");
+        self.seq = event.seq;
+
+        match &event.change {
+            Change::Reserved { hold, user, until, tickets } => {
+                self.apply_reserved(*hold, *user, *until, tickets)
+            }
+            Change::Purchased { order, user, tickets, amount_minor, payment } => {
+                self.apply_purchased(order.number, *user, tickets, *amount_minor, payment)
+            }
+            Change::Released { user, tickets } => self.apply_released(*user, tickets),
+            Change::HoldExpired { hold, .. } => self.apply_expired(*hold),
+        }
+    }
+
+    fn commit(&mut self, change: Change, events: &mut Vec<BookingEvent>) {
+        let event = BookingEvent { performance: self.info.id, seq: self.seq + 1, change };
+        self.apply(&event);
+        events.push(event);
+    }
+
+    fn check_list(&self, tickets: &[u32]) -> Result<(), Rejection> {
+        if tickets.is_empty() {
+            return Err(Rejection::NoTickets);
+        }
+
+        let count = self.plan.ticket_count();
+        let unknown: Vec<u32> = tickets.iter().copied().filter(|&t| t >= count).collect();
+        if !unknown.is_empty() {
+            return Err(Rejection::UnknownTickets { tickets: unknown });
+        }
+
+        let mut seen = std::collections::HashSet::with_capacity(tickets.len());
+        if let Some(&ticket) = tickets.iter().find(|&&ticket| !seen.insert(ticket)) {
+            return Err(Rejection::DuplicateTicket { ticket });
+        }
+
+        if tickets.len() > self.info.order_max as usize {
+            return Err(Rejection::OrderLimit { max: self.info.order_max });
+        }
+        Ok(())
+    }
+
+    fn check_selection<'a>(&self, selection: &'a Selection) -> Result<Wanted<'a>, Rejection> {
+        match selection {
+            Selection::Tickets(tickets) => {
+                self.check_list(tickets)?;
+                Ok(Wanted::Tickets(tickets))
+            }
+            Selection::Quantity { section, quantity } => {
+                let Some(index) = self.plan.layout().section_index(section) else {
+                    return Err(Rejection::UnknownSection { section: section.clone() });
+                };
+                if *quantity == 0 {
+                    return Err(Rejection::ZeroQuantity);
+                }
+                if *quantity > self.info.order_max {
+                    return Err(Rejection::OrderLimit { max: self.info.order_max });
+                }
+                Ok(Wanted::Quantity { section: index, quantity: *quantity })
+            }
+        }
+    }
+
+    fn check_available(&self, tickets: &[u32]) -> Result<Vec<u32>, Rejection> {
+        let taken: Vec<u32> =
+            tickets.iter().copied().filter(|&ticket| !self.is_free(ticket)).collect();
+        if !taken.is_empty() {
+            return Err(Rejection::NotAvailable { tickets: taken });
+        }
+        Ok(tickets.to_vec())
+    }
+
+    fn check_user_limit(&self, user: UserId, more: usize) -> Result<(), Rejection> {
+        let owned = self.owned_by_user.get(&user).copied().unwrap_or(0) as usize;
+        if owned + more > self.info.user_max as usize {
+            return Err(Rejection::UserLimit { max: self.info.user_max });
+        }
+        Ok(())
+    }
+
+    /// Checks that every ticket is a live hold of `user`: refuses with
+    /// `NotHeld` if any is not, else with `HoldExpired` if any of theirs
+    /// lapsed. Assumes due holds were expired already.
+    fn check_held_by(&self, user: UserId, tickets: &[u32]) -> Result<(), Rejection> {
+        let mut not_held = Vec::new();
+        let mut expired = Vec::new();
+        for &ticket in tickets {
+            let (status, link) = (self.status[ticket as usize], self.link[ticket as usize]);
+            match status {
+                RESERVED if self.holds[&link].user == user => {}
+                AVAILABLE if link == user.0.wrapping_add(1) => expired.push(ticket),
+                _ => not_held.push(ticket),
+            }
+        }
+
+        if !not_held.is_empty() {
+            return Err(Rejection::NotHeld { tickets: not_held });
+        }
+        if !expired.is_empty() {
+            return Err(Rejection::HoldExpired { tickets: expired });
+        }
+        Ok(())
+    }
+
+    /// Chooses `quantity` free tickets of a section by the documented rule.
+    fn pick(&self, section: usize, quantity: u32) -> Result<Vec<u32>, Rejection> {
+        let available = self.available_by_section[section];
+        if available < quantity {
+            let section = self.plan.layout().sections[section].name.clone();
+            return Err(Rejection::SoldOut { section, available });
+        }
+
+        let range = self.plan.section_range(section);
+        let picked = match self.plan.layout().sections[section].kind {
+            SectionKind::Standing { .. } => self.first_available(range, quantity),
+            SectionKind::Seated { rows, seats_per_row } => {
+                let rows = Rows { first: range.start, rows, seats_per_row };
+                self.adjacent_in_one_row(rows, quantity)
+                    .unwrap_or_else(|| self.nearest_free(rows, quantity))
+            }
+        };
+        Ok(picked)
+    }
+
+    fn is_free(&self, ticket: u32) -> bool {
+        self.status[ticket as usize] == AVAILABLE
+    }
+
+    fn first_available(&self, range: std::ops::Range<u32>, quantity: u32) -> Vec<u32> {
+        range.filter(|&ticket| self.is_free(ticket)).take(quantity as usize).collect()
+    }
+
+    /// The row nearest the stage with `quantity` adjacent free seats, and in
+    /// it the run whose middle is nearest the row's middle, ties to the
+    /// lower seat number.
+    fn adjacent_in_one_row(&self, rows: Rows, quantity: u32) -> Option<Vec<u32>> {
+        (0..rows.rows).find_map(|row| {
+            let first = rows.first + row * rows.seats_per_row;
+            let mut best: Option<(u32, u32)> = None;
+            let mut run = 0;
+            for seat in 0..rows.seats_per_row {
+                run = if self.is_free(first + seat) { run + 1 } else { 0 };
+                if run < quantity {
+                    continue;
+                }
+                let start = seat + 1 - quantity;
+                let distance = rows.distance_from_middle(start, quantity);
+                if best.is_none_or(|(best_distance, _)| distance < best_distance) {
+                    best = Some((distance, start));
+                }
+            }
+            best.map(|(_, start)| (first + start..first + start + quantity).collect())
+        })
+    }
+
+    /// The fallback when no row has room for the party: free seats one by
+    /// one, rows nearest the stage first, and in a row the seats nearest its
+    /// middle first, ties to the lower seat number.
+    fn nearest_free(&self, rows: Rows, quantity: u32) -> Vec<u32> {
+        let mut free: Vec<(u32, u32, u32)> = Vec::new();
+        for row in 0..rows.rows {
+            let first = rows.first + row * rows.seats_per_row;
+            for seat in 0..rows.seats_per_row {
+                if self.is_free(first + seat) {
+                    free.push((row, rows.distance_from_middle(seat, 1), seat));
+                }
+            }
+        }
+        free.sort_unstable();
+        free.iter()
+            .take(quantity as usize)
+            .map(|&(row, _, seat)| rows.first + row * rows.seats_per_row + seat)
+            .collect()
+    }
+
+    fn apply_reserved(&mut self, hold: u32, user: UserId, until: Timestamp, tickets: &[u32]) {
+        for &ticket in tickets {
+            debug_assert_eq!(self.status[ticket as usize], AVAILABLE);
+            self.set(ticket, RESERVED, hold);
+        }
+        self.holds.insert(hold, Hold { user, until, tickets: tickets.to_vec() });
+        self.expiries.insert((until, hold));
+        *self.owned_by_user.entry(user).or_default() += tickets.len() as u32;
+        self.next_hold = self.next_hold.max(hold + 1);
+    }
+
+    fn apply_purchased(
+        &mut self,
+        order: u32,
+        user: UserId,
+        tickets: &[u32],
+        amount_minor: i64,
+        payment: &str,
+    ) {
+        for &ticket in tickets {
+            self.take_from_hold(ticket);
+            self.set(ticket, PURCHASED, order);
+        }
+        let order_record =
+            Order { user, tickets: tickets.to_vec(), amount_minor, payment: payment.to_owned() };
+        self.orders.insert(order, order_record);
+        self.next_order = self.next_order.max(order + 1);
+    }
+
+    fn apply_released(&mut self, user: UserId, tickets: &[u32]) {
+        for &ticket in tickets {
+            self.take_from_hold(ticket);
+            self.set(ticket, AVAILABLE, 0);
+        }
+        self.disown(user, tickets.len());
+    }
+
+    fn apply_expired(&mut self, hold: u32) {
+        let Hold { user, until, tickets } =
+            self.holds.remove(&hold).expect("an expiry names a live hold");
+        self.expiries.remove(&(until, hold));
+        for &ticket in &tickets {
+            self.set(ticket, AVAILABLE, user.0.wrapping_add(1));
+        }
+        self.disown(user, tickets.len());
+    }
+
+    /// Takes a reserved ticket out of its hold, dropping the hold once empty.
+    fn take_from_hold(&mut self, ticket: u32) {
+        debug_assert_eq!(self.status[ticket as usize], RESERVED);
+        let number = self.link[ticket as usize];
+        let hold = self.holds.get_mut(&number).expect("a reserved ticket has a hold");
+        hold.tickets.retain(|&held| held != ticket);
+        if hold.tickets.is_empty() {
+            let until = hold.until;
+            self.holds.remove(&number);
+            self.expiries.remove(&(until, number));
+        }
+    }
+
+    fn disown(&mut self, user: UserId, count: usize) {
+        let owned = self.owned_by_user.get_mut(&user).expect("the user owned these tickets");
+        *owned -= count as u32;
+        if *owned == 0 {
+            self.owned_by_user.remove(&user);
+        }
+    }
+
+    /// Sets a ticket's status and link, keeping the section counts right.
+    fn set(&mut self, ticket: u32, status: u8, link: u32) {
+        let was_available = self.status[ticket as usize] == AVAILABLE;
+        let now_available = status == AVAILABLE;
+        if was_available != now_available {
+            let section = self.plan.place(ticket).section;
+            if now_available {
+                self.available_by_section[section] += 1;
+            } else {
+                self.available_by_section[section] -= 1;
+            }
+        }
+        self.status[ticket as usize] = status;
+        self.link[ticket as usize] = link;
+    }
+
+    pub fn snapshot(&self) -> BookingSnapshot {
+        let mut holds: Vec<(u32, Hold)> =
+            self.holds.iter().map(|(&n, hold)| (n, hold.clone())).collect();
+        holds.sort_unstable_by_key(|&(number, _)| number);
+        let mut orders: Vec<(u32, Order)> =
+            self.orders.iter().map(|(&n, order)| (n, order.clone())).collect();
+        orders.sort_unstable_by_key(|&(number, _)| number);
+        BookingSnapshot {
+            performance: self.info.id,
+            seq: self.seq,
+            status: self.status.clone(),
+            link: self.link.clone(),
+            holds,
+            orders,
+            next_hold: self.next_hold,
+            next_order: self.next_order,
+        }
+    }
+
+    /// Rebuilds a performance from a snapshot of it; the derived indexes
+    /// (expiries, counts) are recomputed rather than trusted.
+    pub fn restore(
+        info: PerformanceInfo,
+        plan: Arc<SeatPlan>,
+        snapshot: BookingSnapshot,
+    ) -> Result<Booking, SnapshotMismatch> {
+        let tickets = plan.ticket_count() as usize;
+        if snapshot.performance != info.id
+            || snapshot.status.len() != tickets
+            || snapshot.link.len() != tickets
+        {
+            return Err(SnapshotMismatch { performance: info.id });
+        }
+
+        let mut booking = Booking::new(info, plan);
+        booking.seq = snapshot.seq;
+        booking.next_hold = snapshot.next_hold;
+        booking.next_order = snapshot.next_order;
+        booking.link = snapshot.link;
+        booking.status = vec![AVAILABLE; tickets];
+        for (ticket, &status) in snapshot.status.iter().enumerate() {
+            let link = booking.link[ticket];
+            booking.set(ticket as u32, status, link);
+        }
+        for (number, hold) in snapshot.holds {
+            booking.expiries.insert((hold.until, number));
+            *booking.owned_by_user.entry(hold.user).or_default() += hold.tickets.len() as u32;
+            booking.holds.insert(number, hold);
+        }
+        for (number, order) in snapshot.orders {
+            *booking.owned_by_user.entry(order.user).or_default() += order.tickets.len() as u32;
+            booking.orders.insert(number, order);
+        }
+        Ok(booking)
+    }
+}
+
+/// A snapshot that does not fit the performance it claims to be of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the snapshot of performance {performance} does not match its seat plan")]
+pub struct SnapshotMismatch {
+    pub performance: PerformanceId,
+}
+
+/// A selection that passed validation.
+enum Wanted<'a> {
+    Tickets(&'a [u32]),
+    Quantity { section: usize, quantity: u32 },
+}
+
+impl Wanted<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Wanted::Tickets(tickets) => tickets.len(),
+            Wanted::Quantity { quantity, .. } => *quantity as usize,
+        }
+    }
+}
+
+/// The geometry of one seated section.
+#[derive(Clone, Copy, Debug)]
+struct Rows {
+    first: u32,
+    rows: u32,
+    seats_per_row: u32,
+}
+
+impl Rows {
+    /// How far the middle of seats `start .. start + count` lies from the
+    /// middle of the row, in half seats (so it stays an integer).
+    fn distance_from_middle(&self, start: u32, count: u32) -> u32 {
+        let run_middle = 2 * start + count - 1;
+        let row_middle = self.seats_per_row - 1;
+        run_middle.abs_diff(row_middle)
+    }
+}
