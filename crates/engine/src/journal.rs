@@ -27,7 +27,8 @@ pub trait Journal: Send + Sync + 'static {
 
     /// Stores `checkpoint`, whose state was read after `position` was, and
     /// once that is durable forgets the log before `position`.
-    fn checkpoint(&self, position: LogPosition, checkpoint: Checkpoint) -> Result<(), JournalError>;
+    fn checkpoint(&self, position: LogPosition, checkpoint: Checkpoint)
+        -> Result<(), JournalError>;
 }
 
 /// A place in the log, between two batches.

@@ -9,10 +9,13 @@
 //!
 //! This crate never touches sled or HTTP.
 
+pub mod actor;
 pub mod booking;
+pub mod box_office;
 pub mod catalogue;
 pub mod events;
 pub mod ids;
+pub mod index;
 pub mod journal;
 pub mod payment;
 pub mod time;

@@ -64,7 +64,9 @@ impl PaymentProvider for InstantProvider {
         let outcome = match charge.payment_token.as_str() {
             "" => PaymentOutcome::Declined { reason: "the payment token is empty".into() },
             "decline" => PaymentOutcome::Declined { reason: "the card was declined".into() },
-            _ => PaymentOutcome::Approved { reference: format!("instant-{}", charge.idempotency_key) },
+            _ => PaymentOutcome::Approved {
+                reference: format!("instant-{}", charge.idempotency_key),
+            },
         };
         Box::pin(std::future::ready(outcome))
     }
