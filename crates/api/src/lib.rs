@@ -1,1 +1,17 @@
-//! placeholder
+//! Boxoffice's HTTP server: a thin actix-web layer over the engine.
+//!
+//! - [`routes`] parses requests, asks the engine, and shapes answers.
+//! - [`problem`] turns every refusal into RFC 9457 problem+json.
+//! - [`body`] reads JSON bodies and query strings with 400/413/422 told apart.
+//! - [`auth`] checks bearer tokens.
+//! - [`server`] starts everything: store, recovery, engine, HTTP.
+//! - [`seed`] builds the demo catalogue and the full day of load from the
+//!   data embedded from `crates/api/data/`.
+
+pub mod auth;
+pub mod body;
+pub mod problem;
+pub mod routes;
+pub mod seed;
+pub mod server;
+pub mod views;

@@ -273,6 +273,7 @@ impl Booking {
         self.expire_due(now, events);
 
         self.check_list(tickets)?;
+        self.check_order_size(tickets.len())?;
         self.check_held_by(user, tickets)?;
         let amount_minor = tickets.iter().map(|&ticket| self.plan.price_minor(ticket)).sum();
         Ok(Quote { amount_minor })
@@ -356,8 +357,13 @@ impl Booking {
         if let Some(&ticket) = tickets.iter().find(|&&ticket| !seen.insert(ticket)) {
             return Err(Rejection::DuplicateTicket { ticket });
         }
+        Ok(())
+    }
 
-        if tickets.len() > self.info.order_max as usize {
+    /// The order limit, for reserves and purchases (and quotes of them) but
+    /// not releases: giving tickets back is no order.
+    fn check_order_size(&self, count: usize) -> Result<(), Rejection> {
+        if count > self.info.order_max as usize {
             return Err(Rejection::OrderLimit { max: self.info.order_max });
         }
         Ok(())
@@ -367,18 +373,18 @@ impl Booking {
         match selection {
             Selection::Tickets(tickets) => {
                 self.check_list(tickets)?;
+                self.check_order_size(tickets.len())?;
                 Ok(Wanted::Tickets(tickets))
             }
             Selection::Quantity { section, quantity } => {
-                let Some(index) = self.plan.layout().section_index(section) else {
-                    return Err(Rejection::UnknownSection { section: section.clone() });
-                };
+                // ZeroQuantity outranks UnknownSection, as `Rejection` lists.
                 if *quantity == 0 {
                     return Err(Rejection::ZeroQuantity);
                 }
-                if *quantity > self.info.order_max {
-                    return Err(Rejection::OrderLimit { max: self.info.order_max });
-                }
+                let Some(index) = self.plan.layout().section_index(section) else {
+                    return Err(Rejection::UnknownSection { section: section.clone() });
+                };
+                self.check_order_size(*quantity as usize)?;
                 Ok(Wanted::Quantity { section: index, quantity: *quantity })
             }
         }

@@ -13,6 +13,7 @@ pub mod actor;
 pub mod booking;
 pub mod box_office;
 pub mod catalogue;
+pub mod civil;
 pub mod events;
 pub mod ids;
 pub mod index;

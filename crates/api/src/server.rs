@@ -1,0 +1,194 @@
+//! Start-up, the HTTP server, and shutdown.
+//!
+//! Start-up, step by step:
+//!
+//! 1. Open the store in the data dir and read back the last checkpoint and
+//!    the log after it.
+//! 2. On an empty store, build the chosen catalogue and log it, so a later
+//!    start finds it in the log like any admin's change.
+//! 3. Rebuild every performance actor from its snapshot and the log tail;
+//!    holds keep their instants, and the ones already past expire at once.
+//! 4. Serve HTTP, and take a checkpoint now and then so the log stays short.
+//! 5. On shutdown, stop taking requests, then take a last checkpoint.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::{middleware, web, App, HttpServer};
+use anyhow::Context as _;
+use engine::box_office::{BoxOffice, EngineConfig, EngineDeps, Recovered};
+use engine::events::Event;
+use engine::journal::{Checkpoint, Journal};
+use engine::payment::InstantProvider;
+use engine::time::{Clock, SystemClock};
+use persistence::{Store, StoreOptions};
+
+use crate::routes::{self, AppState};
+use crate::seed;
+
+/// Which catalogue an empty data dir starts with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CatalogueChoice {
+    /// 100 real cities, about ten venues each, performances over the coming days.
+    Demo,
+    /// The seed design's day: 10,000 performances of 1,001 seats.
+    FullDay,
+    /// Nothing: admins create everything.
+    Empty,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub hold_ttl: Duration,
+    pub admin_token: Option<String>,
+    pub catalogue: CatalogueChoice,
+    pub max_in_flight: usize,
+    pub shard_count: usize,
+    pub http_workers: usize,
+    pub checkpoint_every: Duration,
+}
+
+/// A server that is listening.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub office: BoxOffice,
+    pub server: actix_web::dev::Server,
+}
+
+/// Opens the store, rebuilds the engine and starts listening. Must run
+/// inside an actix system.
+pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
+    let started = Instant::now();
+    let store = open_store(&config)?;
+    let journal = store.journal();
+    let recovered = recover(&store, &config, journal.as_ref()).await?;
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let engine_config = EngineConfig {
+        hold_ttl: config.hold_ttl,
+        max_in_flight: config.max_in_flight,
+        shard_count: config.shard_count,
+    };
+    let deps = EngineDeps { journal, clock: clock.clone(), payments: Arc::new(InstantProvider) };
+    let office =
+        BoxOffice::start(engine_config, deps, recovered).context("rebuilding the state")?;
+    log_loaded(&office, started.elapsed());
+
+    let state = web::Data::new(AppState {
+        office: office.clone(),
+        admin_token: config.admin_token.clone(),
+        clock,
+    });
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .app_data(crate::body::json_config())
+            .wrap(middleware::NormalizePath::trim())
+            .configure(routes::configure)
+            .default_service(web::to(routes::not_found))
+    })
+    .workers(config.http_workers)
+    .bind(config.addr)
+    .with_context(|| format!("binding {}", config.addr))?;
+    let addr = server.addrs().first().copied().context("the server has no address")?;
+    let server = server.run();
+
+    spawn_checkpoints(office.clone(), config.checkpoint_every, store);
+    tracing::info!(%addr, "listening");
+    Ok(Running { addr, office, server })
+}
+
+fn open_store(config: &ServerConfig) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
+    let options = StoreOptions::from_env().context("reading BOXOFFICE_INJECT_FAULT")?;
+    if options.fault.is_some() {
+        tracing::warn!(fault = ?options.fault, "a storage fault will be injected, for a test");
+    }
+    Store::open(&config.data_dir, options)
+        .with_context(|| format!("opening the store in {}", config.data_dir.display()))
+}
+
+/// What the store holds; on an empty store, the chosen catalogue, logged.
+async fn recover(
+    store: &Store,
+    config: &ServerConfig,
+    journal: &dyn Journal,
+) -> anyhow::Result<Recovered> {
+    let recovery = store.recover().context("reading the store")?;
+    let checkpoint = recovery.checkpoint.map(|checkpoint| Checkpoint {
+        catalogue: checkpoint.catalogue,
+        users: checkpoint.users,
+        bookings: checkpoint.bookings.into_values().collect(),
+    });
+    if checkpoint.is_some() || !recovery.tail.is_empty() {
+        return Ok(Recovered { checkpoint, tail: recovery.tail });
+    }
+
+    let now = SystemClock.now();
+    let events = match config.catalogue {
+        CatalogueChoice::Demo => seed::demo_catalogue(now),
+        CatalogueChoice::FullDay => seed::full_day_catalogue(now),
+        CatalogueChoice::Empty => Vec::new(),
+    };
+    if !events.is_empty() {
+        log_and_wait(journal, events.clone()).await.context("logging the catalogue")?;
+        tracing::info!(catalogue = ?config.catalogue, events = events.len(), "built the catalogue");
+    }
+    Ok(Recovered { checkpoint: None, tail: events })
+}
+
+async fn log_and_wait(journal: &dyn Journal, events: Vec<Event>) -> anyhow::Result<()> {
+    let (done, durable) = tokio::sync::oneshot::channel();
+    journal.append(events, Box::new(move |result| drop(done.send(result))));
+    durable.await.context("the journal stopped")??;
+    Ok(())
+}
+
+fn log_loaded(office: &BoxOffice, took: Duration) {
+    let (cities, venues, performances, tickets) = office.with_catalogue(|catalogue| {
+        let tickets: u64 = catalogue
+            .performances
+            .values()
+            .map(|info| catalogue.venues[&info.venue].layout.capacity() as u64)
+            .sum();
+        (catalogue.cities.len(), catalogue.venues.len(), catalogue.performances.len(), tickets)
+    });
+    tracing::info!(
+        cities,
+        venues,
+        performances,
+        tickets,
+        recovery_ms = took.as_millis() as u64,
+        "state recovered"
+    );
+}
+
+/// Takes a checkpoint every `every`, keeping the store (and so the journal)
+/// alive as long as the server runs.
+fn spawn_checkpoints(office: BoxOffice, every: Duration, store: Store) {
+    actix_web::rt::spawn(async move {
+        let _store = store;
+        let mut ticks = tokio::time::interval(every);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            checkpoint(&office).await;
+        }
+    });
+}
+
+pub async fn checkpoint(office: &BoxOffice) {
+    let started = Instant::now();
+    match office.checkpoint().await {
+        Ok(performances) => {
+            let took_ms = started.elapsed().as_millis() as u64;
+            tracing::info!(performances, took_ms, "checkpoint taken");
+        }
+        Err(error) => tracing::error!(%error, "checkpoint failed"),
+    }
+}

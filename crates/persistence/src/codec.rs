@@ -1,0 +1,247 @@
+//! How events and snapshots become sled values no larger than
+//! [`MAX_VALUE_BYTES`], and back.
+//!
+//! Log values: one flag byte, then a fragment of a *record*. A record is
+//! postcard-encoded events laid end to end (postcard is self-delimiting, so
+//! no lengths are needed). Events are packed into one record until the next
+//! would overflow a value; an event too big for one value gets a record of
+//! its own that spans several values. `FIRST` marks a record's first value
+//! and `LAST` its last, so a record torn by a crash is recognised and
+//! dropped (it was never acknowledged) instead of being glued to the next.
+//!
+//! Snapshot objects are one postcard encoding cut into value-sized chunks
+//! stored under consecutive keys; the reference to an object records how
+//! many chunks and bytes it has, so a short object is detected.
+
+use engine::events::Event;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::StoreError;
+
+/// The largest value this crate ever gives sled.
+///
+/// sled writes any page bigger than a quarter of a segment (128 KiB with the
+/// default 512 KiB segments) to a file under `blobs/` that it never syncs.
+/// Bounding single values is not enough, because sled also rewrites a whole
+/// leaf node (up to about 17 entries, more right after a merge) as one page
+/// when it consolidates the node. At 4 KiB a value, a full leaf stays far
+/// below 128 KiB, so nothing this crate writes ever becomes a blob.
+pub const MAX_VALUE_BYTES: usize = 4 * 1024;
+
+/// The hard limit the brief for this crate sets; kept as a compile-time
+/// check so that nobody raises [`MAX_VALUE_BYTES`] past it by accident.
+pub const VALUE_LIMIT_CEILING: usize = 64 * 1024;
+
+const _: () = assert!(MAX_VALUE_BYTES <= VALUE_LIMIT_CEILING);
+
+const FIRST: u8 = 0b01;
+const LAST: u8 = 0b10;
+const FLAG_BYTES: usize = 1;
+const LOG_FRAGMENT_BYTES: usize = MAX_VALUE_BYTES - FLAG_BYTES;
+
+/// Checks the invariant every encoder here keeps, right before a value is
+/// handed to sled.
+pub(crate) fn checked_value(value: Vec<u8>) -> Vec<u8> {
+    assert!(
+        value.len() <= MAX_VALUE_BYTES,
+        "a {} byte value would exceed the {MAX_VALUE_BYTES} byte limit and could become an \
+         unsynced sled blob",
+        value.len()
+    );
+    value
+}
+
+/// The log values for `events`, in order.
+pub(crate) fn encode_log_values<'a>(
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Result<Vec<Vec<u8>>, postcard::Error> {
+    let mut values = Vec::new();
+    let mut record = Vec::with_capacity(LOG_FRAGMENT_BYTES);
+
+    for event in events {
+        let packed_before = record.len();
+        record = postcard::to_extend(event, record)?;
+        if packed_before > 0 && record.len() > LOG_FRAGMENT_BYTES {
+            // This event does not fit: close the record without it.
+            let event_bytes = record.split_off(packed_before);
+            push_record(&mut values, &record);
+            record = event_bytes;
+        }
+    }
+
+    if !record.is_empty() {
+        push_record(&mut values, &record);
+    }
+    Ok(values)
+}
+
+fn push_record(values: &mut Vec<Vec<u8>>, record: &[u8]) {
+    let fragments = record.len().div_ceil(LOG_FRAGMENT_BYTES);
+    for (index, fragment) in record.chunks(LOG_FRAGMENT_BYTES).enumerate() {
+        let mut flags = 0;
+        if index == 0 {
+            flags |= FIRST;
+        }
+        if index + 1 == fragments {
+            flags |= LAST;
+        }
+
+        let mut value = Vec::with_capacity(FLAG_BYTES + fragment.len());
+        value.push(flags);
+        value.extend_from_slice(fragment);
+        values.push(checked_value(value));
+    }
+}
+
+/// Reassembles records from log values read in key order.
+#[derive(Debug, Default)]
+pub(crate) struct LogDecoder {
+    record: Vec<u8>,
+    /// Whether `record` holds the start of a record still waiting for its
+    /// `LAST` fragment.
+    open: bool,
+    torn_records: u64,
+}
+
+impl LogDecoder {
+    /// Takes the value stored under log key `seq`, appending to `events`
+    /// every event it completes.
+    pub(crate) fn push(
+        &mut self,
+        seq: u64,
+        value: &[u8],
+        events: &mut Vec<Event>,
+    ) -> Result<(), StoreError> {
+        let corrupt = |detail: &str| StoreError::corrupt(format!("log entry {seq}"), detail);
+        let (&flags, fragment) = value.split_first().ok_or_else(|| corrupt("empty value"))?;
+        if flags & !(FIRST | LAST) != 0 {
+            return Err(corrupt("unknown flags"));
+        }
+
+        if flags & FIRST != 0 {
+            self.drop_torn_record();
+            self.open = true;
+        } else if !self.open {
+            return Err(corrupt("a continuation without the start of its record"));
+        }
+        self.record.extend_from_slice(fragment);
+
+        if flags & LAST != 0 {
+            decode_events(&self.record, events).map_err(|error| corrupt(&error.to_string()))?;
+            self.record.clear();
+            self.open = false;
+        }
+        Ok(())
+    }
+
+    /// Ends the scan; a record still open was torn by a crash.
+    pub(crate) fn finish(mut self) -> u64 {
+        self.drop_torn_record();
+        self.torn_records
+    }
+
+    /// A record cut short by a crash was never acknowledged, since its batch
+    /// was not synced, so it is dropped rather than decoded.
+    fn drop_torn_record(&mut self) {
+        if self.open {
+            self.torn_records += 1;
+        }
+        self.record.clear();
+        self.open = false;
+    }
+}
+
+fn decode_events(mut bytes: &[u8], events: &mut Vec<Event>) -> Result<(), postcard::Error> {
+    while !bytes.is_empty() {
+        let (event, rest) = postcard::take_from_bytes(bytes)?;
+        events.push(event);
+        bytes = rest;
+    }
+    Ok(())
+}
+
+/// The encoding of a snapshot object, cut into values of at most
+/// [`MAX_VALUE_BYTES`].
+pub(crate) struct Chunked {
+    pub(crate) len: u64,
+    pub(crate) chunks: Vec<Vec<u8>>,
+}
+
+pub(crate) fn encode_chunked<T: Serialize>(object: &T) -> Result<Chunked, postcard::Error> {
+    let bytes = postcard::to_stdvec(object)?;
+    let chunks = bytes.chunks(MAX_VALUE_BYTES).map(|chunk| checked_value(chunk.to_vec())).collect();
+    Ok(Chunked { len: bytes.len() as u64, chunks })
+}
+
+pub(crate) fn decode_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
+    postcard::from_bytes(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use engine::events::User;
+    use engine::ids::UserId;
+
+    use super::*;
+
+    fn user(id: u32, name_len: usize) -> Event {
+        Event::UserRegistered(User {
+            id: UserId(id),
+            name: "n".repeat(name_len),
+            email: format!("{id}@example.org"),
+            phone: "+41 00 000 00 00".into(),
+            token_sha256: [7; 32],
+        })
+    }
+
+    fn round_trip(events: &[Event]) -> (Vec<Vec<u8>>, Vec<Event>) {
+        let values = encode_log_values(events).expect("events encode");
+        let mut decoder = LogDecoder::default();
+        let mut decoded = Vec::new();
+        for (seq, value) in values.iter().enumerate() {
+            decoder.push(seq as u64, value, &mut decoded).expect("values decode");
+        }
+        assert_eq!(decoder.finish(), 0);
+        (values, decoded)
+    }
+
+    #[test]
+    fn small_events_share_values() {
+        let events: Vec<Event> = (0..1_000).map(|id| user(id, 10)).collect();
+        let (values, decoded) = round_trip(&events);
+        assert_eq!(decoded, events);
+        assert!(values.len() > 1 && values.len() < 100, "{} values", values.len());
+        assert!(values.iter().all(|value| value.len() <= MAX_VALUE_BYTES));
+    }
+
+    #[test]
+    fn an_event_bigger_than_a_value_spans_several() {
+        let events = vec![user(1, 10), user(2, 3 * MAX_VALUE_BYTES), user(3, 10)];
+        let (values, decoded) = round_trip(&events);
+        assert_eq!(decoded, events);
+        assert!(values.len() >= 5, "{} values", values.len());
+        assert!(values.iter().all(|value| value.len() <= MAX_VALUE_BYTES));
+    }
+
+    #[test]
+    fn a_torn_record_is_dropped_and_the_next_one_kept() {
+        let big = encode_log_values(&[user(1, 2 * MAX_VALUE_BYTES)]).expect("encodes");
+        let next = encode_log_values(&[user(2, 10)]).expect("encodes");
+        let mut decoder = LogDecoder::default();
+        let mut decoded = Vec::new();
+        decoder.push(0, &big[0], &mut decoded).expect("a first fragment");
+        decoder.push(1, &next[0], &mut decoded).expect("a whole record");
+        assert_eq!(decoded, vec![user(2, 10)]);
+        assert_eq!(decoder.finish(), 1);
+    }
+
+    #[test]
+    fn garbage_is_an_error() {
+        let mut decoded = Vec::new();
+        for value in [&[][..], &[0xff, 1][..], &[LAST, 0xff, 0xff][..], &[FIRST | LAST, 200][..]] {
+            let mut decoder = LogDecoder::default();
+            assert!(decoder.push(9, value, &mut decoded).is_err(), "{value:?}");
+        }
+    }
+}

@@ -1,0 +1,308 @@
+//! Checkpoints: the `snapshots` tree, and trimming the log behind them.
+//!
+//! Every object of a checkpoint (the catalogue, the users, each booking
+//! snapshot, and the manifest naming every performance's current snapshot)
+//! is written as chunks under a new *generation*. Nothing refers to the new
+//! chunks until one small `root` value is replaced, so readers, and recovery
+//! after a crash at any point, see either the whole old checkpoint or the
+//! whole new one. Old chunks and the trimmed log go only after the new root
+//! is durable.
+
+use std::collections::BTreeMap;
+
+use engine::booking::BookingSnapshot;
+use engine::catalogue::Catalogue;
+use engine::events::User;
+use engine::ids::PerformanceId;
+use engine::journal::{Checkpoint, JournalError, LogPosition};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{checked_value, decode_object, encode_chunked};
+use crate::journal::{log_key, Shared};
+use crate::StoreError;
+
+const ROOT_KEY: &[u8] = b"root";
+const CHUNK_PREFIX: u8 = b'c';
+const CHUNK_KEY_BYTES: usize = 1 + 8 + 1 + 4 + 4;
+
+/// What a checkpoint stored, as recovery hands it back.
+#[derive(Clone, Debug)]
+pub struct RecoveredCheckpoint {
+    /// The log position the checkpoint was taken at; the tail starts here.
+    pub position: LogPosition,
+    pub catalogue: Catalogue,
+    pub users: Vec<User>,
+    /// The latest snapshot of every performance any checkpoint included.
+    pub bookings: BTreeMap<PerformanceId, BookingSnapshot>,
+}
+
+/// Where one stored object's chunks are and how long it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct ObjectRef {
+    generation: u64,
+    chunks: u32,
+    len: u64,
+}
+
+/// The one value whose replacement publishes a checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Root {
+    generation: u64,
+    position: u64,
+    catalogue: ObjectRef,
+    users: ObjectRef,
+    manifest: ObjectRef,
+}
+
+/// Every performance's current snapshot.
+type Manifest = BTreeMap<PerformanceId, ObjectRef>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Object {
+    Catalogue,
+    Users,
+    Manifest,
+    Booking(PerformanceId),
+}
+
+impl Object {
+    fn tag_and_id(self) -> (u8, u32) {
+        match self {
+            Object::Catalogue => (1, 0),
+            Object::Users => (2, 0),
+            Object::Manifest => (3, 0),
+            Object::Booking(performance) => (4, performance.0),
+        }
+    }
+}
+
+/// `c`, generation, object tag, object id, chunk index: all big-endian, so
+/// one object's chunks are adjacent and generations sort in order.
+fn chunk_key(generation: u64, object: Object, index: u32) -> [u8; CHUNK_KEY_BYTES] {
+    let (tag, id) = object.tag_and_id();
+    let mut key = [0; CHUNK_KEY_BYTES];
+    key[0] = CHUNK_PREFIX;
+    key[1..9].copy_from_slice(&generation.to_be_bytes());
+    key[9] = tag;
+    key[10..14].copy_from_slice(&id.to_be_bytes());
+    key[14..18].copy_from_slice(&index.to_be_bytes());
+    key
+}
+
+/// The generation and (tag, id) of a chunk key.
+fn parse_chunk_key(key: &[u8]) -> Result<(u64, (u8, u32)), StoreError> {
+    if key.len() != CHUNK_KEY_BYTES || key[0] != CHUNK_PREFIX {
+        return Err(StoreError::corrupt("snapshot key", format!("{key:?}")));
+    }
+    let generation = u64::from_be_bytes(key[1..9].try_into().expect("8 bytes"));
+    let id = u32::from_be_bytes(key[10..14].try_into().expect("4 bytes"));
+    Ok((generation, (key[9], id)))
+}
+
+fn first_chunk_key_of(generation: u64) -> [u8; CHUNK_KEY_BYTES] {
+    let mut key = [0; CHUNK_KEY_BYTES];
+    key[0] = CHUNK_PREFIX;
+    key[1..9].copy_from_slice(&generation.to_be_bytes());
+    key
+}
+
+/// The published checkpoint, kept in memory for the next one to build on.
+#[derive(Debug, Default)]
+pub(crate) struct SnapshotState {
+    root: Option<Root>,
+    manifest: Manifest,
+}
+
+impl SnapshotState {
+    /// Reads the root and manifest that the last durable checkpoint left.
+    pub(crate) fn load(tree: &sled::Tree) -> Result<SnapshotState, StoreError> {
+        let Some(root) = read_root(tree)? else { return Ok(SnapshotState::default()) };
+        let manifest = read_object(tree, Object::Manifest, root.manifest)?;
+        Ok(SnapshotState { root: Some(root), manifest })
+    }
+
+    /// Where the log tail of the published checkpoint starts.
+    pub(crate) fn position(&self) -> LogPosition {
+        LogPosition(self.root.map_or(0, |root| root.position))
+    }
+
+    /// Publishes `checkpoint` and trims the log before `position`, failing
+    /// the store if any step does not reach the disk.
+    pub(crate) fn write(
+        &mut self,
+        shared: &Shared,
+        position: LogPosition,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), JournalError> {
+        let generation = self.root.map_or(1, |root| root.generation + 1);
+        let tree = &shared.snapshots;
+        let io = |what: &str, error: &dyn std::fmt::Display| {
+            shared.fail(format!("checkpoint: {what}: {error}"))
+        };
+
+        // 1. Leftovers of a checkpoint interrupted before its root was published.
+        remove_generations_from(tree, generation).map_err(|e| io("removing leftovers", &e))?;
+
+        // 2. The new objects, under the new generation, referenced by nothing yet.
+        let (root, manifest) = self
+            .write_objects(tree, generation, position, checkpoint)
+            .map_err(|e| io("writing snapshots", &e))?;
+        shared.durability.make_durable()?;
+
+        // 3. The atomic switch: one small value.
+        let root_value = postcard::to_stdvec(&root).map_err(|e| io("encoding the root", &e))?;
+        tree.insert(ROOT_KEY, checked_value(root_value)).map_err(|e| io("publishing", &e))?;
+        shared.durability.make_durable()?;
+        self.root = Some(root);
+        self.manifest = manifest;
+
+        // 4. Only now may what the new checkpoint replaces go.
+        remove_unreferenced(tree, generation, &self.manifest)
+            .map_err(|e| io("removing replaced snapshots", &e))?;
+        trim_log(&shared.log, position).map_err(|e| io("trimming the log", &e))?;
+        shared.durability.make_durable()
+    }
+
+    fn write_objects(
+        &self,
+        tree: &sled::Tree,
+        generation: u64,
+        position: LogPosition,
+        checkpoint: &Checkpoint,
+    ) -> Result<(Root, Manifest), WriteError> {
+        let catalogue = write_object(tree, generation, Object::Catalogue, &checkpoint.catalogue)?;
+        let users = write_object(tree, generation, Object::Users, &checkpoint.users)?;
+
+        // Performances left out keep the snapshot the manifest names already.
+        let mut manifest = self.manifest.clone();
+        for booking in &checkpoint.bookings {
+            let object = Object::Booking(booking.performance);
+            manifest.insert(booking.performance, write_object(tree, generation, object, booking)?);
+        }
+        let manifest_ref = write_object(tree, generation, Object::Manifest, &manifest)?;
+
+        let root =
+            Root { generation, position: position.0, catalogue, users, manifest: manifest_ref };
+        Ok((root, manifest))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error(transparent)]
+    Sled(#[from] sled::Error),
+    #[error("encoding: {0}")]
+    Encode(#[from] postcard::Error),
+}
+
+fn write_object<T: Serialize>(
+    tree: &sled::Tree,
+    generation: u64,
+    object: Object,
+    value: &T,
+) -> Result<ObjectRef, WriteError> {
+    let encoded = encode_chunked(value)?;
+    let chunks = u32::try_from(encoded.chunks.len()).expect("an object of fewer than 2^32 chunks");
+
+    for (index, chunk) in encoded.chunks.into_iter().enumerate() {
+        let key = chunk_key(generation, object, index as u32);
+        tree.insert(key, checked_value(chunk))?;
+    }
+    Ok(ObjectRef { generation, chunks, len: encoded.len })
+}
+
+fn remove_generations_from(tree: &sled::Tree, generation: u64) -> Result<(), sled::Error> {
+    let start = first_chunk_key_of(generation);
+    let end = [CHUNK_PREFIX + 1];
+    for key in tree.range(start.as_slice()..end.as_slice()).keys() {
+        tree.remove(key?)?;
+    }
+    Ok(())
+}
+
+/// Removes every chunk of an older generation that `manifest` no longer
+/// names. A full scan, so it also collects what a crash left behind.
+fn remove_unreferenced(
+    tree: &sled::Tree,
+    generation: u64,
+    manifest: &Manifest,
+) -> Result<(), StoreError> {
+    let still_named = |chunk_generation: u64, (tag, id): (u8, u32)| {
+        let (booking_tag, _) = Object::Booking(PerformanceId(id)).tag_and_id();
+        tag == booking_tag
+            && manifest.get(&PerformanceId(id)).is_some_and(|r| r.generation == chunk_generation)
+    };
+
+    for key in tree.range(first_chunk_key_of(0)..first_chunk_key_of(generation)).keys() {
+        let key = key?;
+        let (chunk_generation, object) = parse_chunk_key(&key)?;
+        if !still_named(chunk_generation, object) {
+            tree.remove(key)?;
+        }
+    }
+    Ok(())
+}
+
+fn trim_log(log: &sled::Tree, position: LogPosition) -> Result<(), sled::Error> {
+    for key in log.range(..log_key(position.0)).keys() {
+        log.remove(key?)?;
+    }
+    Ok(())
+}
+
+fn read_root(tree: &sled::Tree) -> Result<Option<Root>, StoreError> {
+    let Some(value) = tree.get(ROOT_KEY)? else { return Ok(None) };
+    let root = decode_object(&value).map_err(|e| StoreError::corrupt("checkpoint root", e))?;
+    Ok(Some(root))
+}
+
+fn read_object<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    object: Object,
+    reference: ObjectRef,
+) -> Result<T, StoreError> {
+    let what = format!("{object:?} of checkpoint generation {}", reference.generation);
+    let mut bytes = Vec::with_capacity(usize::try_from(reference.len).unwrap_or(0));
+
+    for index in 0..reference.chunks {
+        let key = chunk_key(reference.generation, object, index);
+        let chunk =
+            tree.get(key)?.ok_or_else(|| StoreError::corrupt(&what, "a chunk is missing"))?;
+        bytes.extend_from_slice(&chunk);
+    }
+
+    if bytes.len() as u64 != reference.len {
+        let detail = format!("{} bytes, expected {}", bytes.len(), reference.len);
+        return Err(StoreError::corrupt(what, detail));
+    }
+    decode_object(&bytes).map_err(|error| StoreError::corrupt(what, error))
+}
+
+/// The last durable checkpoint in `tree`, if there is one.
+pub(crate) fn read_checkpoint(
+    tree: &sled::Tree,
+) -> Result<Option<RecoveredCheckpoint>, StoreError> {
+    let Some(root) = read_root(tree)? else { return Ok(None) };
+    let manifest: Manifest = read_object(tree, Object::Manifest, root.manifest)?;
+
+    let mut bookings = BTreeMap::new();
+    for (&performance, &reference) in &manifest {
+        let snapshot: BookingSnapshot = read_object(tree, Object::Booking(performance), reference)?;
+        if snapshot.performance != performance {
+            let detail = format!("holds performance {}", snapshot.performance);
+            return Err(StoreError::corrupt(
+                format!("snapshot of performance {performance}"),
+                detail,
+            ));
+        }
+        bookings.insert(performance, snapshot);
+    }
+
+    Ok(Some(RecoveredCheckpoint {
+        position: LogPosition(root.position),
+        catalogue: read_object(tree, Object::Catalogue, root.catalogue)?,
+        users: read_object(tree, Object::Users, root.users)?,
+        bookings,
+    }))
+}

@@ -1,0 +1,99 @@
+//! [`Store`]: opening the sled database, starting the journal, recovery.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use engine::events::Event;
+
+use crate::codec::LogDecoder;
+use crate::durability::Durability;
+use crate::fault::{FaultPlan, FaultPlanError};
+use crate::journal::{log_key, log_seq, Shared, SledJournal};
+use crate::snapshots::{read_checkpoint, RecoveredCheckpoint, SnapshotState};
+use crate::StoreError;
+
+/// How to open a [`Store`].
+#[derive(Clone, Debug, Default)]
+pub struct StoreOptions {
+    /// A fault to inject, for tests of fail-stop. `None` in production.
+    pub fault: Option<FaultPlan>,
+}
+
+impl StoreOptions {
+    /// Options with the fault named by `BOXOFFICE_INJECT_FAULT`, if any.
+    pub fn from_env() -> Result<StoreOptions, FaultPlanError> {
+        Ok(StoreOptions { fault: FaultPlan::from_env()? })
+    }
+}
+
+/// What the store held when it was opened.
+#[derive(Clone, Debug, Default)]
+pub struct Recovery {
+    /// The last durable checkpoint, if one was ever taken.
+    pub checkpoint: Option<RecoveredCheckpoint>,
+    /// Every logged event at or after the checkpoint's position, in order.
+    pub tail: Vec<Event>,
+    /// Records a crash cut short; their batches were never acknowledged.
+    pub torn_records: u64,
+}
+
+/// Boxoffice's durable state in one directory.
+pub struct Store {
+    shared: Arc<Shared>,
+    journal: Arc<SledJournal>,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` and starts its journal.
+    pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        // We flush (and sync) ourselves, after each group commit.
+        let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
+        let log = db.open_tree("log")?;
+        let snapshots = db.open_tree("snapshots")?;
+        db.flush()?;
+
+        let durability = Durability::open(dir, db)?;
+        let snapshot_state = SnapshotState::load(&snapshots)?;
+        let next_seq = next_seq(&log, &snapshot_state)?;
+
+        let shared = Arc::new(Shared::new(log, snapshots, durability));
+        let journal =
+            SledJournal::start(Arc::clone(&shared), snapshot_state, next_seq, options.fault)?;
+        Ok(Store { shared, journal: Arc::new(journal) })
+    }
+
+    /// The journal to hand to the engine.
+    pub fn journal(&self) -> Arc<SledJournal> {
+        Arc::clone(&self.journal)
+    }
+
+    /// The last durable checkpoint and the log after it. Meant to be called
+    /// at start, before the first append.
+    pub fn recover(&self) -> Result<Recovery, StoreError> {
+        let checkpoint = read_checkpoint(&self.shared.snapshots)?;
+        let position = checkpoint.as_ref().map_or(0, |checkpoint| checkpoint.position.0);
+
+        let mut decoder = LogDecoder::default();
+        let mut tail = Vec::new();
+        for entry in self.shared.log.range(log_key(position)..) {
+            let (key, value) = entry?;
+            decoder.push(log_seq(&key)?, &value, &mut tail)?;
+        }
+
+        let torn_records = decoder.finish();
+        if torn_records > 0 {
+            tracing::warn!(torn_records, "dropped log records a crash cut short");
+        }
+        Ok(Recovery { checkpoint, tail, torn_records })
+    }
+}
+
+/// The first sequence number for new log values: after every existing one,
+/// and never before the checkpoint, even when the log behind it is empty.
+fn next_seq(log: &sled::Tree, snapshots: &SnapshotState) -> Result<u64, StoreError> {
+    let after_last = match log.last()? {
+        Some((key, _)) => log_seq(&key)? + 1,
+        None => 0,
+    };
+    Ok(after_last.max(snapshots.position().0))
+}

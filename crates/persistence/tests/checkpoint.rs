@@ -1,0 +1,150 @@
+//! Checkpoints: what recovery returns after them, and what they remove.
+
+mod common;
+
+use common::{
+    append_and_wait, blobs_with_content, busy_stadium_snapshot, event, huge_event, open,
+    performance, raw_entries, raw_log_seqs, small_layout, snapshot,
+};
+use engine::catalogue::{Catalogue, City, Currency};
+use engine::events::{Event, User};
+use engine::ids::{CityId, PerformanceId};
+use engine::journal::{Checkpoint, Journal, LogPosition};
+use persistence::{MAX_VALUE_BYTES, VALUE_LIMIT_CEILING};
+
+fn catalogue() -> Catalogue {
+    let mut catalogue = Catalogue::default();
+    let city = City {
+        id: CityId(1),
+        name: "Zürich".into(),
+        country: "CH".into(),
+        time_zone: "Europe/Zurich".into(),
+        currency: Currency { code: "CHF".into(), exponent: 2 },
+    };
+    catalogue.cities.insert(city.id, city);
+    catalogue.performances.insert(PerformanceId(1), performance(1));
+    catalogue
+}
+
+fn users(count: u32) -> Vec<User> {
+    (0..count)
+        .map(|index| match event(9, index) {
+            Event::UserRegistered(user) => user,
+            _ => unreachable!("test events are registrations"),
+        })
+        .collect()
+}
+
+#[test]
+fn recovery_returns_the_checkpoint_and_the_tail_after_it() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    let journal = store.journal();
+    let before: Vec<_> = (0..50).map(|index| event(0, index)).collect();
+    let after: Vec<_> = (0..50).map(|index| event(1, index)).collect();
+
+    append_and_wait(&*journal, before).expect("durable");
+    let position = journal.durable_position();
+    append_and_wait(&*journal, after.clone()).expect("durable");
+    let bookings = vec![snapshot(1, small_layout(), 5), snapshot(2, small_layout(), 7)];
+    let checkpoint = Checkpoint { catalogue: catalogue(), users: users(3), bookings };
+    journal.checkpoint(position, checkpoint.clone()).expect("the checkpoint is durable");
+    drop((store, journal));
+
+    assert!(raw_log_seqs(dir.path()).iter().all(|&seq| seq >= position.0), "log before trimmed");
+    let recovery = open(dir.path()).recover().expect("the store recovers");
+    let recovered = recovery.checkpoint.expect("a checkpoint");
+    assert_eq!(recovered.position, position);
+    assert_eq!(recovered.catalogue.cities, checkpoint.catalogue.cities);
+    assert_eq!(recovered.catalogue.performances, checkpoint.catalogue.performances);
+    assert_eq!(recovered.users, checkpoint.users);
+    assert_eq!(recovered.bookings.values().cloned().collect::<Vec<_>>(), checkpoint.bookings);
+    assert_eq!(recovery.tail, after);
+}
+
+#[test]
+fn a_later_checkpoint_replaces_only_the_snapshots_it_includes() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    let journal = store.journal();
+    let first = vec![snapshot(1, small_layout(), 1), snapshot(2, small_layout(), 1)];
+    let checkpoint = Checkpoint { bookings: first, ..Checkpoint::default() };
+    journal.checkpoint(journal.durable_position(), checkpoint).expect("durable");
+
+    append_and_wait(&*journal, vec![event(0, 0)]).expect("durable");
+    let replacement = snapshot(1, small_layout(), 2);
+    let checkpoint = Checkpoint { bookings: vec![replacement.clone()], ..Checkpoint::default() };
+    journal.checkpoint(journal.durable_position(), checkpoint).expect("durable");
+    append_and_wait(&*journal, vec![event(0, 1)]).expect("durable");
+    drop((store, journal));
+
+    let recovery = open(dir.path()).recover().expect("the store recovers");
+    let bookings = recovery.checkpoint.expect("a checkpoint").bookings;
+    assert_eq!(bookings[&PerformanceId(1)], replacement);
+    assert_eq!(bookings[&PerformanceId(2)], snapshot(2, small_layout(), 1));
+    assert_eq!(recovery.tail, vec![event(0, 1)]);
+    let snapshot_values = raw_entries(dir.path()).iter().filter(|e| e.0 == "snapshots").count();
+    assert!(snapshot_values < 10, "replaced chunks are removed: {snapshot_values} values");
+}
+
+#[test]
+fn appends_continue_after_a_checkpoint_that_emptied_the_log() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    let journal = store.journal();
+    append_and_wait(&*journal, vec![event(0, 0)]).expect("durable");
+    let position = journal.durable_position();
+    journal.checkpoint(position, Checkpoint::default()).expect("durable");
+    drop((store, journal));
+
+    let store = open(dir.path());
+    assert_eq!(store.journal().durable_position(), position, "no sequence number reused");
+    append_and_wait(&*store.journal(), vec![event(0, 1)]).expect("durable");
+    drop(store);
+
+    let recovery = open(dir.path()).recover().expect("the store recovers");
+    assert_eq!(recovery.tail, vec![event(0, 1)]);
+}
+
+#[test]
+fn a_checkpoint_past_the_durable_position_is_refused_without_failing() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    let journal = store.journal();
+
+    let refused = journal.checkpoint(LogPosition(99), Checkpoint::default());
+
+    assert!(refused.is_err());
+    assert!(!journal.is_failed());
+    append_and_wait(&*journal, vec![event(0, 0)]).expect("still durable");
+}
+
+#[test]
+fn no_value_exceeds_the_limit_and_sled_writes_no_blobs() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    let journal = store.journal();
+    let mut big_batch: Vec<_> = (0..10_000).map(|index| event(0, index)).collect();
+    big_batch.insert(5_000, huge_event(77, 300 * 1024));
+
+    append_and_wait(&*journal, big_batch.clone()).expect("durable");
+    let position = journal.durable_position();
+    append_and_wait(&*journal, big_batch.clone()).expect("durable");
+    let stadiums = (1..=3).map(|id| busy_stadium_snapshot(id, 1)).collect();
+    let checkpoint =
+        Checkpoint { catalogue: catalogue(), users: users(20_000), bookings: stadiums };
+    journal.checkpoint(position, checkpoint).expect("durable");
+    assert_eq!(blobs_with_content(dir.path()), Vec::<std::path::PathBuf>::new());
+    drop((store, journal));
+
+    let entries = raw_entries(dir.path());
+    let largest = entries.iter().map(|&(_, _, len)| len).max().expect("some values");
+    assert!(largest <= MAX_VALUE_BYTES && MAX_VALUE_BYTES <= VALUE_LIMIT_CEILING, "{largest}");
+    assert!(entries.len() > 300, "the stadiums and the batches were chunked");
+    assert_eq!(blobs_with_content(dir.path()), Vec::<std::path::PathBuf>::new());
+
+    let recovery = open(dir.path()).recover().expect("the store recovers");
+    assert_eq!(recovery.tail, big_batch);
+    let bookings = recovery.checkpoint.expect("a checkpoint").bookings;
+    assert_eq!(bookings[&PerformanceId(2)], busy_stadium_snapshot(2, 1));
+}
