@@ -94,6 +94,12 @@ fn push_record(values: &mut Vec<Vec<u8>>, record: &[u8]) {
     }
 }
 
+/// Whether a log value is the first of its record, so that the log may be
+/// cut just before it.
+pub(crate) fn starts_record(value: &[u8]) -> bool {
+    value.first().is_some_and(|&flags| flags & FIRST != 0)
+}
+
 /// Reassembles records from log values read in key order.
 #[derive(Debug, Default)]
 pub(crate) struct LogDecoder {

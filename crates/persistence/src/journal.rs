@@ -6,6 +6,7 @@
 //! batch, makes it durable with one flush and one `fdatasync`, and then runs
 //! the acks in append order.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -15,7 +16,7 @@ use crossbeam_channel::{Receiver, Sender};
 use engine::events::Event;
 use engine::journal::{Ack, Checkpoint, Journal, JournalError, LogPosition};
 
-use crate::codec::{checked_value, encode_log_values};
+use crate::codec::{checked_value, encode_log_values, starts_record};
 use crate::durability::Durability;
 use crate::fault::{CommitStep, FaultInjector, FaultPlan};
 use crate::snapshots::SnapshotState;
@@ -126,6 +127,15 @@ impl SledJournal {
         self.shared.commits.load(Ordering::Acquire)
     }
 
+    fn is_record_boundary(&self, position: LogPosition) -> Result<bool, JournalError> {
+        let value = self
+            .shared
+            .log
+            .get(log_key(position.0))
+            .map_err(|error| self.shared.fail(format!("reading the log: {error}")))?;
+        Ok(value.is_none_or(|value| starts_record(&value)))
+    }
+
     fn sender(&self) -> &Sender<Request> {
         self.sender.as_ref().expect("the sender lives until the journal is dropped")
     }
@@ -136,7 +146,7 @@ impl Journal for SledJournal {
         let request = Request { events, ack, queued_at: Instant::now() };
 
         if let Err(unsent) = self.sender().send(request) {
-            // Only if the committer thread died, by a panicking ack.
+            // Only if the committer thread died, which it should never do.
             let reason = "the journal's committer thread has stopped";
             (unsent.into_inner().ack)(Err(self.shared.fail(reason)));
         }
@@ -159,6 +169,13 @@ impl Journal for SledJournal {
         if position > durable {
             return Err(JournalError::new(format!(
                 "refused a checkpoint at {position:?}, past the durable position {durable:?}"
+            )));
+        }
+
+        // Cutting inside a record would leave a tail recovery cannot read.
+        if !self.is_record_boundary(position)? {
+            return Err(JournalError::new(format!(
+                "refused a checkpoint at {position:?}, which is inside a log record"
             )));
         }
 
@@ -219,7 +236,7 @@ impl Committer {
                 Ok(_) => Ok(()),
                 Err(error) => Err(error.clone()),
             };
-            (request.ack)(result);
+            run_ack(request.ack, result);
         }
     }
 
@@ -266,6 +283,14 @@ impl Committer {
         self.faults.commit_succeeded();
         self.shared.commits.fetch_add(1, Ordering::AcqRel);
         self.shared.durable_seq.store(next_seq, Ordering::Release);
+    }
+}
+
+/// Runs one ack, so that a panicking ack (a bug in its caller) costs only
+/// its own reply, not the thread that every other append depends on.
+fn run_ack(ack: Ack, result: Result<(), JournalError>) {
+    if std::panic::catch_unwind(AssertUnwindSafe(move || ack(result))).is_err() {
+        tracing::error!("an append's ack panicked; the journal carries on");
     }
 }
 

@@ -306,3 +306,92 @@ pub(crate) fn read_checkpoint(
         bookings,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use engine::events::Event;
+    use engine::journal::Journal;
+
+    use super::*;
+    use crate::codec::encode_log_values;
+    use crate::{Store, StoreOptions};
+
+    fn registration(id: u32) -> Event {
+        Event::UserRegistered(User {
+            id: engine::ids::UserId(id),
+            name: format!("user {id}"),
+            email: String::new(),
+            phone: String::new(),
+            token_sha256: [0; 32],
+        })
+    }
+
+    fn append_and_wait(store: &Store, events: Vec<Event>) {
+        let (sender, receiver) = mpsc::channel();
+        store.journal().append(events, Box::new(move |result| drop(sender.send(result))));
+        receiver.recv().expect("an ack").expect("durable");
+    }
+
+    /// sled's background threads release a closed database a moment late.
+    fn when_unlocked<T, E: std::fmt::Display>(
+        mut attempt: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, E> {
+        for _ in 0..400 {
+            match attempt() {
+                Err(error) if error.to_string().contains("could not acquire lock") => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                outcome => return outcome,
+            }
+        }
+        attempt()
+    }
+
+    fn raw_trees(dir: &std::path::Path) -> (sled::Db, sled::Tree, sled::Tree) {
+        let db = when_unlocked(|| sled::Config::new().path(dir).open()).expect("sled opens");
+        let log = db.open_tree("log").expect("the log");
+        let snapshots = db.open_tree("snapshots").expect("the snapshots");
+        (db, log, snapshots)
+    }
+
+    /// Leaves what a crash in the middle of a second checkpoint could: an
+    /// unpublished chunk of the next generation, and (as if the first
+    /// checkpoint's trim never ran) a log entry before its position.
+    fn simulate_crashes(dir: &std::path::Path, position: LogPosition) {
+        let (db, log, snapshots) = raw_trees(dir);
+        let orphan = chunk_key(2, Object::Booking(PerformanceId(5)), 0);
+        snapshots.insert(orphan, vec![1, 2, 3]).expect("an insert");
+        let stale = encode_log_values(&[registration(666)]).expect("encodes");
+        log.insert(log_key(position.0 - 1), stale[0].clone()).expect("an insert");
+        db.flush().expect("sled flushes");
+    }
+
+    #[test]
+    fn what_an_interrupted_checkpoint_left_is_ignored_then_removed() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store =
+            when_unlocked(|| Store::open(dir.path(), StoreOptions::default())).expect("opens");
+        append_and_wait(&store, vec![registration(1), registration(2)]);
+        let position = store.journal().durable_position();
+        store.journal().checkpoint(position, Checkpoint::default()).expect("durable");
+        append_and_wait(&store, vec![registration(3)]);
+        drop(store);
+        simulate_crashes(dir.path(), position);
+
+        let store =
+            when_unlocked(|| Store::open(dir.path(), StoreOptions::default())).expect("opens");
+        let recovery = store.recover().expect("recovers");
+        assert_eq!(recovery.checkpoint.expect("a checkpoint").position, position);
+        assert_eq!(recovery.tail, vec![registration(3)]);
+
+        let later = store.journal().durable_position();
+        store.journal().checkpoint(later, Checkpoint::default()).expect("durable");
+        drop(store);
+        let (_db, log, snapshots) = raw_trees(dir.path());
+        let orphan = chunk_key(2, Object::Booking(PerformanceId(5)), 0);
+        assert_eq!(snapshots.get(orphan).expect("a read"), None);
+        assert_eq!(log.first().expect("a read"), None);
+    }
+}

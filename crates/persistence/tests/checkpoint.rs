@@ -120,6 +120,20 @@ fn a_checkpoint_past_the_durable_position_is_refused_without_failing() {
 }
 
 #[test]
+fn a_checkpoint_inside_a_record_is_refused_without_failing() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    let journal = store.journal();
+    append_and_wait(&*journal, vec![huge_event(1, 20_000)]).expect("durable");
+    assert!(journal.durable_position() > LogPosition(2), "the event spans several values");
+
+    let refused = journal.checkpoint(LogPosition(1), Checkpoint::default());
+
+    assert!(refused.is_err());
+    assert!(!journal.is_failed());
+}
+
+#[test]
 fn no_value_exceeds_the_limit_and_sled_writes_no_blobs() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = open(dir.path());
@@ -130,7 +144,9 @@ fn no_value_exceeds_the_limit_and_sled_writes_no_blobs() {
     append_and_wait(&*journal, big_batch.clone()).expect("durable");
     let position = journal.durable_position();
     append_and_wait(&*journal, big_batch.clone()).expect("durable");
-    let stadiums = (1..=3).map(|id| busy_stadium_snapshot(id, 1)).collect();
+    let stadiums: Vec<_> = (1..=3).map(|id| busy_stadium_snapshot(id, 1)).collect();
+    let stadium_bytes = postcard::to_stdvec(&stadiums[0]).expect("encodes").len();
+    assert!(stadium_bytes > 350_000, "a realistic stadium snapshot: {stadium_bytes} bytes");
     let checkpoint =
         Checkpoint { catalogue: catalogue(), users: users(20_000), bookings: stadiums };
     journal.checkpoint(position, checkpoint).expect("durable");

@@ -130,3 +130,15 @@ fn assert_each_thread_in_order(ids: &[u32], total: u32) {
         *next += 1;
     }
 }
+
+#[test]
+fn a_panicking_ack_does_not_stop_the_journal() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    let journal = store.journal();
+
+    journal.append(vec![event(0, 0)], Box::new(|_| panic!("a buggy caller")));
+
+    append_and_wait(&*journal, vec![event(0, 1)]).expect("still durable");
+    assert!(!journal.is_failed());
+}

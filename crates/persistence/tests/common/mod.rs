@@ -14,12 +14,39 @@ use engine::events::{Event, User};
 use engine::ids::{CityId, PerformanceId, UserId, VenueId};
 use engine::journal::{Journal, JournalError};
 use engine::time::Timestamp;
-use persistence::{Store, StoreOptions};
+use persistence::{Store, StoreError, StoreOptions};
 
 pub const ACK_TIMEOUT: Duration = Duration::from_secs(60);
 
 pub fn open(dir: &Path) -> Store {
-    Store::open(dir, StoreOptions::default()).expect("the store opens")
+    open_with(dir, StoreOptions::default()).expect("the store opens")
+}
+
+/// Opens the store, waiting while a just-closed one in this process still
+/// holds the directory's lock.
+pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+    when_unlocked(|| Store::open(dir, options.clone()))
+}
+
+/// Opens sled itself, waiting for the lock like [`open_with`].
+pub fn open_raw(dir: &Path) -> sled::Db {
+    when_unlocked(|| sled::Config::new().path(dir).open()).expect("sled opens the directory")
+}
+
+/// Retries `attempt` while it fails on sled's directory lock: sled's
+/// background threads release a closed database a moment after it drops.
+pub fn when_unlocked<T, E: std::fmt::Display>(
+    mut attempt: impl FnMut() -> Result<T, E>,
+) -> Result<T, E> {
+    for _ in 0..400 {
+        match attempt() {
+            Err(error) if error.to_string().contains("could not acquire lock") => {
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            outcome => return outcome,
+        }
+    }
+    attempt()
 }
 
 /// A registration whose id and name say which thread appended it, and when.
@@ -128,7 +155,7 @@ pub fn busy_stadium_snapshot(id: u32, mark: u64) -> BookingSnapshot {
 /// Every (tree, key, value length) in the sled database in `dir`; the store
 /// must be closed.
 pub fn raw_entries(dir: &Path) -> Vec<(String, Vec<u8>, usize)> {
-    let db = sled::Config::new().path(dir).open().expect("sled opens the directory");
+    let db = open_raw(dir);
     let mut entries = Vec::new();
     for name in db.tree_names() {
         let tree = db.open_tree(&name).expect("a tree");
