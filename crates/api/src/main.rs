@@ -93,11 +93,33 @@ fn main() -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(serve(config))
 }
 
+/// Serves until SIGINT or SIGTERM, then finishes the requests in flight and
+/// takes a last checkpoint, so the next start has little log to replay.
 async fn serve(config: ServerConfig) -> anyhow::Result<()> {
     let running = server::start(config).await?;
-    running.server.await.context("serving HTTP")?;
+    let handle = running.server.handle();
+    let serving = actix_web::rt::spawn(running.server);
 
-    tracing::info!("shutting down: taking a last checkpoint");
+    tokio::select! {
+        served = serving => served.context("the HTTP server task")?.context("serving HTTP")?,
+        signal = shutdown_signal() => {
+            signal?;
+            tracing::info!("shutting down: finishing the requests in flight");
+            handle.stop(true).await;
+        }
+    }
+
+    tracing::info!("taking a last checkpoint");
     server::checkpoint(&running.office).await;
+    Ok(())
+}
+
+async fn shutdown_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+    tokio::select! {
+        interrupted = tokio::signal::ctrl_c() => interrupted.context("listening for SIGINT")?,
+        _ = terminate.recv() => {}
+    }
     Ok(())
 }

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use engine::booking::{Selection, TicketStatus};
 use engine::box_office::{BoxOffice, NewCity, NewPerformance};
 use engine::catalogue::{City, Layout, PerformanceInfo, Section, SectionKind, Venue};
@@ -79,7 +80,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .route(web::delete().to(release))
                 .default_service(web::to(method_not_allowed)),
         )
-        .service(web::resource("/health").route(web::get().to(health)));
+        .service(
+            web::resource("/health")
+                .route(web::get().to(health))
+                .default_service(web::to(method_not_allowed)),
+        );
 }
 
 pub async fn not_found() -> Answer {
@@ -317,8 +322,7 @@ struct CityRequest {
     currency: String,
 }
 
-async fn create_city(state: State, request: HttpRequest, body: Body<CityRequest>) -> Answer {
-    auth::authorize_admin(state.admin_token.as_deref(), &request)?;
+async fn create_city(state: State, _admin: Admin, body: Body<CityRequest>) -> Answer {
     let body = body.0;
 
     let name = text("name", &body.name, 200)?;
@@ -401,6 +405,11 @@ impl LayoutRequest {
     }
 }
 
+/// The highest price of one ticket, in minor units: far above any real
+/// price, and low enough that the engine's sums of prices (an order, a
+/// performance's takings) cannot overflow an `i64`.
+const PRICE_MINOR_MAX: i64 = 1_000_000_000_000;
+
 impl SectionRequest {
     fn into_section(self, index: usize) -> Result<Section, Problem> {
         let field = |name: &str| format!("layout.sections[{index}].{name}");
@@ -423,6 +432,12 @@ impl SectionRequest {
             }
             _ => return Err(Problem::invalid(&field("kind"), "kind must be seated or standing")),
         };
+        if !(0..=PRICE_MINOR_MAX).contains(&self.price_minor) {
+            return Err(Problem::invalid(
+                &field("price_minor"),
+                format!("price_minor must be 0 to {PRICE_MINOR_MAX}"),
+            ));
+        }
         Ok(Section {
             name: text(&field("name"), &self.name, 100)?,
             kind,
@@ -433,11 +448,10 @@ impl SectionRequest {
 
 async fn create_venue(
     state: State,
-    request: HttpRequest,
+    _admin: Admin,
     path: web::Path<String>,
     body: Body<VenueRequest>,
 ) -> Answer {
-    auth::authorize_admin(state.admin_token.as_deref(), &request)?;
     let city = city(&state.office, &path)?;
     let body = body.0;
 
@@ -467,11 +481,10 @@ const ORDER_MAX_LIMIT: u32 = 100;
 
 async fn create_performance(
     state: State,
-    request: HttpRequest,
+    _admin: Admin,
     path: web::Path<(String, String)>,
     body: Body<PerformanceRequest>,
 ) -> Answer {
-    auth::authorize_admin(state.admin_token.as_deref(), &request)?;
     let city = city(&state.office, &path.0)?;
     let venue = venue_of(&state.office, &city, &path.1)?;
     let body = body.0;
@@ -582,6 +595,36 @@ fn caller(state: &AppState, request: &HttpRequest, id: &str) -> Result<UserId, P
     Ok(user)
 }
 
+/// The caller of a `/users/{user}/…` route. As an extractor listed before
+/// the body, it is checked first: a request without the user's own token is
+/// 401 or 403 whatever its body holds, and the body is not even read.
+struct Caller(UserId);
+
+impl FromRequest for Caller {
+    type Error = Problem;
+    type Future = std::future::Ready<Result<Caller, Problem>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let state = request.app_data::<State>().expect("the app has its state");
+        let id = request.match_info().get("user").unwrap_or_default();
+        std::future::ready(caller(state, request, id).map(Caller))
+    }
+}
+
+/// Proof that a request carries the admin token; like [`Caller`], checked
+/// before the body.
+struct Admin;
+
+impl FromRequest for Admin {
+    type Error = Problem;
+    type Future = std::future::Ready<Result<Admin, Problem>>;
+
+    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        let state = request.app_data::<State>().expect("the app has its state");
+        std::future::ready(auth::authorize_admin(state.admin_token.as_deref(), request).map(|()| Admin))
+    }
+}
+
 /// Parses ticket ids from a body, all of one performance.
 fn body_tickets(ids: &[String]) -> Result<(PerformanceId, Vec<u32>), Problem> {
     let mut parsed = Vec::with_capacity(ids.len());
@@ -631,13 +674,7 @@ struct ReservationView {
     tickets: Vec<TicketView>,
 }
 
-async fn reserve(
-    state: State,
-    request: HttpRequest,
-    path: web::Path<String>,
-    body: Body<ReserveRequest>,
-) -> Answer {
-    let user = caller(&state, &request, &path)?;
+async fn reserve(state: State, Caller(user): Caller, body: Body<ReserveRequest>) -> Answer {
     let body = body.0;
     let performance = PerformanceId(body.performance_id);
 
@@ -704,13 +741,7 @@ struct OrderView {
     tickets: Vec<TicketView>,
 }
 
-async fn purchase(
-    state: State,
-    request: HttpRequest,
-    path: web::Path<String>,
-    body: Body<PurchaseRequest>,
-) -> Answer {
-    let user = caller(&state, &request, &path)?;
+async fn purchase(state: State, Caller(user): Caller, body: Body<PurchaseRequest>) -> Answer {
     let body = body.0;
     let (performance, tickets) = body_tickets(&body.ticket_ids)?;
     if body.payment_token.is_empty() {

@@ -92,6 +92,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
             .default_service(web::to(routes::not_found))
     })
     .workers(config.http_workers)
+    .disable_signals()
     .bind(config.addr)
     .with_context(|| format!("binding {}", config.addr))?;
     let addr = server.addrs().first().copied().context("the server has no address")?;
@@ -109,8 +110,9 @@ fn open_store(config: &ServerConfig) -> anyhow::Result<Store> {
     if options.fault.is_some() {
         tracing::warn!(fault = ?options.fault, "a storage fault will be injected, for a test");
     }
-    Store::open(&config.data_dir, options)
-        .with_context(|| format!("opening the store in {}", config.data_dir.display()))
+    Store::open(&config.data_dir, options).with_context(|| {
+        format!("opening the store in {} (is another boxoffice using it?)", config.data_dir.display())
+    })
 }
 
 /// What the store holds; on an empty store, the chosen catalogue, logged.

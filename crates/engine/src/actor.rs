@@ -93,7 +93,8 @@ pub struct ListTickets {
 }
 
 /// The seat map as it is now, unless it is still at `unless_seq`: the
-/// checkpoint passes the `seq` of the last snapshot that became durable.
+/// checkpoint passes the `seq` of the last snapshot that became durable
+/// (`None` for none, which stands for the empty seat map, `seq` 0).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct TakeSnapshot {
@@ -285,7 +286,9 @@ impl Handler<TakeSnapshot> for PerformanceActor {
     type Result = ();
 
     fn handle(&mut self, msg: TakeSnapshot, _ctx: &mut Context<Self>) {
-        let changed = msg.unless_seq != Some(self.booking.seq());
+        // A performance nobody has booked yet needs no snapshot: its
+        // creation event rebuilds it.
+        let changed = msg.unless_seq.unwrap_or(0) != self.booking.seq();
         let _ = msg.reply.send(changed.then(|| self.booking.snapshot()));
     }
 }

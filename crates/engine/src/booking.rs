@@ -417,7 +417,9 @@ impl Booking {
             let (status, link) = (self.status[ticket as usize], self.link[ticket as usize]);
             match status {
                 RESERVED if self.holds[&link].user == user => {}
-                AVAILABLE if link == user.0.wrapping_add(1) => expired.push(ticket),
+                // Link 0 is "no lapsed hold", even though the last user id
+                // wraps to it: better "not held" than a false "expired".
+                AVAILABLE if link != 0 && link == user.0.wrapping_add(1) => expired.push(ticket),
                 _ => not_held.push(ticket),
             }
         }

@@ -79,13 +79,15 @@ fn quantity_falls_back_to_the_nearest_free_seats() {
     check(
         "
         limits order_max 18 user_max 18 ttl 10m
-        reserve u1 A2 A3 A4 A5 B3 B4 C1 C2 C3 C5 C6 -> held A2 A3 A4 A5 B3 B4 C1 C2 C3 C5 C6 until +10m (hold 1)
+        reserve u1 A2 A3 A4 A5       -> held A2 A3 A4 A5 until +10m (hold 1)
+        reserve u1 B3 B4             -> held B3 B4 until +10m (hold 2)
+        reserve u1 C1 C2 C3 C5 C6    -> held C1 C2 C3 C5 C6 until +10m (hold 3)
         map Stalls                   -> A:.hhhh. B:..hh.. C:hhh.hh free 7
         # No row has three adjacent seats, so seats go one by one: row
         # first (C4 is central but far), then distance from the centre, then
         # seat number.
-        reserve u2 Stalls x5         -> held A1 A6 B2 B5 B1 until +10m (hold 2)
-        reserve u3 Stalls x2         -> held B6 C4 until +10m (hold 3)
+        reserve u2 Stalls x5         -> held A1 A6 B2 B5 B1 until +10m (hold 4)
+        reserve u3 Stalls x2         -> held B6 C4 until +10m (hold 5)
         reserve u3 Stalls x1         -> sold-out Stalls 0
         ",
     );
@@ -132,7 +134,8 @@ fn sold_out_reports_what_is_left_and_changes_nothing() {
         reserve u2 Stalls x2         -> sold-out Stalls 1
         # A lapsed hold makes its seats available again.
         at +10m
-        reserve u2 Stalls x2         -> expired u1 #1 #2; expired u2 #3; expired u3 A1 A2 A3; held A2 A3 until +20m (hold 4)
+        expire                       -> expired u1 #1 #2; expired u2 #3; expired u3 A1 A2 A3
+        reserve u2 Stalls x2         -> held A2 A3 until +20m (hold 4)
         ",
     );
 }
@@ -187,7 +190,8 @@ fn user_limit_counts_holds_and_purchases_until_freed() {
         reserve u2 Stalls x4         -> held B2 B3 B4 B5 until +10m (hold 4)
         # Expiry frees the held part; the purchases still count.
         advance 10m
-        reserve u1 Floor x3          -> expired u1 A3 A4 A5; expired u1 A1; expired u2 B2 B3 B4 B5; held #3 #4 #5 until +20m (hold 5)
+        expire                       -> expired u1 A3 A4 A5; expired u1 A1; expired u2 B2 B3 B4 B5
+        reserve u1 Floor x3          -> held #3 #4 #5 until +20m (hold 5)
         reserve u1 A1 A2             -> user-limit 6
         reserve u1 A1                -> held A1 until +20m (hold 6)
         ",
@@ -401,6 +405,42 @@ fn rejections_follow_the_documented_precedence() {
         reserve u1 A1 A1             -> expired u2 A2; duplicate A1
         # u1 owns 2 already, so 2 more would also pass the user limit.
         reserve u1 Floor x2          -> not-on-sale
+        ",
+    );
+}
+
+#[test]
+fn a_restart_keeps_holds_purchases_and_limits() {
+    check(
+        "
+        limits order_max 4 user_max 3 ttl 10m
+        reserve u1 A1 A2             -> held A1 A2 until +10m (hold 1)
+        purchase u1 A1               -> order 1 A1 for 5000
+        reserve u2 Floor x1          -> held #1 until +10m (hold 2)
+        restart
+        # The per-user count is rebuilt from holds and orders alike.
+        reserve u1 A3 A4             -> user-limit 3
+        reserve u1 A3                -> held A3 until +10m (hold 3)
+        purchase u1 A2 A3            -> order 2 A2 A3 for 10000
+        at +10m
+        restart
+        reserve u2 #1                -> expired u2 #1; held #1 until +20m (hold 4)
+        map Stalls                   -> A:PPP... B:...... C:...... free 15
+        ",
+    );
+}
+
+#[test]
+fn the_largest_user_id_is_not_told_of_holds_it_never_had() {
+    // A lapsed hold is remembered as the user's id + 1 on the free ticket,
+    // and 0 means none; for u4294967295 that wrapped to 0, so every free
+    // ticket it had never held answered "hold expired".
+    check(
+        "
+        purchase u4294967295 A1      -> not-held A1
+        reserve u4294967295 A1       -> held A1 until +10m (hold 1)
+        release u4294967295 A1       -> released
+        release u4294967295 A1       -> not-held A1
         ",
     );
 }

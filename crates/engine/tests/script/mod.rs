@@ -21,6 +21,9 @@
 //! when two sections are of the same kind. `@17` names ticket index 17, so
 //! that tickets outside the plan can be written.
 //!
+//! `restart` rebuilds the booking from its log and from its snapshot, checks
+//! both equal it, and carries on with the restored one.
+//!
 //! Expiries that a command performs before its own work are part of its
 //! outcome (`expired u1 A3 A4; ...`), so no state change goes unseen.
 //!
@@ -67,7 +70,7 @@ pub fn check(script: &str) {
         report.add(command, expected, actual);
     }
     if let Some(stage) = &stage {
-        stage.check_rebuilds();
+        stage.rebuilt();
     }
     if report.failed {
         panic!("scenario outcomes differ (- expected, + actual):\n{}", report.text);
@@ -333,6 +336,7 @@ impl Stage {
             ["advance", by] => self.now += parse_duration(by),
             ["at", offset] => self.now = parse_offset(offset),
             ["expire"] => return Some(self.expire()),
+            ["restart"] => self.booking = self.rebuilt(),
             ["map", section] => return Some(self.map(section)),
             [verb, user, ref rest @ ..] => return Some(self.command(verb, user, rest, line)),
             _ => panic!("line {line}: cannot read {command:?}"),
@@ -491,8 +495,8 @@ impl Stage {
     }
 
     /// Replaying the log, and restoring a snapshot, must both rebuild the
-    /// booking the commands built.
-    fn check_rebuilds(&self) {
+    /// booking the commands built; the restored one is returned.
+    fn rebuilt(&self) -> Booking {
         let mut replayed = Booking::new(self.info.clone(), self.plan.clone());
         for event in &self.log {
             replayed.apply(event);
@@ -502,6 +506,7 @@ impl Stage {
             Booking::restore(self.info.clone(), self.plan.clone(), self.booking.snapshot())
                 .expect("a snapshot of this performance");
         assert_same(&restored, &self.booking, 0);
+        restored
     }
 }
 
