@@ -54,10 +54,23 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     })?;
 
     serde_path_to_error::deserialize(value).map_err(|error| {
-        let field = error.path().to_string();
+        let field = field_of(&error);
         let detail = format!("{field}: {}", error.inner());
         Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-field", detail).with("field", field)
     })
+}
+
+/// The field a misfit is about. A missing field is reported at the object
+/// that lacks it, so its name comes from serde's message instead.
+fn field_of(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let path = error.path().to_string();
+    let message = error.inner().to_string();
+    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`'));
+    match missing {
+        Some((name, _)) if path == "." => name.to_owned(),
+        Some((name, _)) => format!("{path}.{name}"),
+        None => path,
+    }
 }
 
 /// A query string of type `T`; a misfit is 422 naming the parameter.

@@ -89,6 +89,11 @@ fn main() -> anyhow::Result<()> {
         shard_count: args.shards.unwrap_or(cores).max(1),
         http_workers: args.http_workers.unwrap_or(cores).max(1),
         checkpoint_every: args.checkpoint_every,
+        metrics: Some(
+            metrics_exporter_prometheus::PrometheusBuilder::new()
+                .install_recorder()
+                .context("installing the metrics recorder")?,
+        ),
     };
     actix_web::rt::System::new().block_on(serve(config))
 }

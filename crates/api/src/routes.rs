@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use actix_web::http::{header, StatusCode};
 use actix_web::dev::Payload;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use engine::booking::{Selection, TicketStatus};
 use engine::box_office::{BoxOffice, NewCity, NewPerformance};
@@ -27,6 +27,8 @@ pub struct AppState {
     pub office: BoxOffice,
     pub admin_token: Option<String>,
     pub clock: Arc<dyn Clock>,
+    /// Renders the process's metrics, when it installed a recorder.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 type State = web::Data<AppState>;
@@ -84,6 +86,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
             web::resource("/health")
                 .route(web::get().to(health))
                 .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/metrics")
+                .route(web::get().to(render_metrics))
+                .default_service(web::to(method_not_allowed)),
         );
 }
 
@@ -98,6 +105,12 @@ async fn method_not_allowed() -> Answer {
 
 async fn health() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// The Prometheus text format, for scraping.
+async fn render_metrics(state: State) -> Answer {
+    let handle = state.metrics.as_ref().ok_or_else(|| Problem::not_found("metrics are off"))?;
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render()))
 }
 
 // Paths and paging.
@@ -621,7 +634,9 @@ impl FromRequest for Admin {
 
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let state = request.app_data::<State>().expect("the app has its state");
-        std::future::ready(auth::authorize_admin(state.admin_token.as_deref(), request).map(|()| Admin))
+        std::future::ready(
+            auth::authorize_admin(state.admin_token.as_deref(), request).map(|()| Admin),
+        )
     }
 }
 

@@ -50,6 +50,8 @@ pub struct ServerConfig {
     pub shard_count: usize,
     pub http_workers: usize,
     pub checkpoint_every: Duration,
+    /// Serves `GET /metrics` from this recorder; installed once per process.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// A server that is listening.
@@ -82,12 +84,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         office: office.clone(),
         admin_token: config.admin_token.clone(),
         clock,
+        metrics: config.metrics.clone(),
     });
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
             .app_data(crate::body::json_config())
             .wrap(middleware::NormalizePath::trim())
+            .wrap(middleware::from_fn(count_responses))
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
     })
@@ -103,6 +107,27 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     Ok(Running { addr, office, server })
 }
 
+/// Counts answers by status class, and logs server errors, which a request
+/// should never cause.
+async fn count_responses(
+    request: actix_web::dev::ServiceRequest,
+    next: middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let response = next.call(request).await?;
+    let status = response.status();
+    let class = match status.as_u16() {
+        100..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    };
+    metrics::counter!("http_responses_total", "class" => class).increment(1);
+    if status.is_server_error() {
+        tracing::warn!(%status, path = response.request().path(), "answered a server error");
+    }
+    Ok(response)
+}
+
 fn open_store(config: &ServerConfig) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data dir {}", config.data_dir.display()))?;
@@ -111,7 +136,10 @@ fn open_store(config: &ServerConfig) -> anyhow::Result<Store> {
         tracing::warn!(fault = ?options.fault, "a storage fault will be injected, for a test");
     }
     Store::open(&config.data_dir, options).with_context(|| {
-        format!("opening the store in {} (is another boxoffice using it?)", config.data_dir.display())
+        format!(
+            "opening the store in {} (is another boxoffice using it?)",
+            config.data_dir.display()
+        )
     })
 }
 

@@ -5,6 +5,9 @@
 //! What a buyer was never told may have happened or not: a request cut off
 //! by the kill is "uncertain", and either outcome passes.
 //!
+//! The server checkpoints every 150 ms, so recovery starts from snapshots
+//! as well as from the log alone.
+//!
 //! `BOXOFFICE_CRASH_ROUNDS` sets the number of kills (default 20), for a
 //! longer run by hand: `BOXOFFICE_CRASH_ROUNDS=500 cargo test -p api --test crash`.
 
@@ -46,7 +49,7 @@ async fn acknowledged_changes_survive_kill_9() {
     let data_dir = dir.path().join("data");
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap();
 
-    let mut server = ServerProcess::start(Launch::new(&data_dir)).await;
+    let mut server = ServerProcess::start(launch(&data_dir)).await;
     let world = create_world(&client, &server.base).await;
     let ledger: Ledger = Arc::default();
 
@@ -72,15 +75,27 @@ async fn acknowledged_changes_survive_kill_9() {
             buyer.await.expect("a buyer task");
         }
 
-        server = ServerProcess::start(Launch::new(&data_dir)).await;
+        server = ServerProcess::start(launch(&data_dir)).await;
         audit(&client, &server, &world, &ledger, round).await;
     }
 
     let buyers = ledger.lock();
     let sold: usize = buyers.iter().map(|buyer| buyer.purchased.len()).sum();
     let held: usize = buyers.iter().map(|buyer| buyer.reserved.len()).sum();
-    eprintln!("{} kills survived: {} buyers, {sold} tickets sold, {held} held", rounds(), buyers.len());
+    eprintln!(
+        "{} kills survived: {} buyers, {sold} tickets sold, {held} held",
+        rounds(),
+        buyers.len()
+    );
     assert!(sold > 0, "the buyers never got to buy anything");
+}
+
+/// Checkpoints every 150 ms, so kills land before, during and after them
+/// and recovery runs from snapshots plus the log as often as from the log.
+fn launch(data_dir: &std::path::Path) -> Launch<'_> {
+    let mut launch = Launch::new(data_dir);
+    launch.args.push("--checkpoint-every=150ms".into());
+    launch
 }
 
 /// One buyer after another: sign up, reserve, buy most, release some.
