@@ -418,10 +418,9 @@ impl LayoutRequest {
     }
 }
 
-/// The highest price of one ticket, in minor units: far above any real
-/// price, and low enough that the engine's sums of prices (an order, a
-/// performance's takings) cannot overflow an `i64`.
-const PRICE_MINOR_MAX: i64 = 1_000_000_000_000;
+/// Checked here too, to name the field; the engine's layout check is the
+/// one that keeps sums of prices from overflowing.
+const PRICE_MINOR_MAX: i64 = Layout::PRICE_MINOR_MAX;
 
 impl SectionRequest {
     fn into_section(self, index: usize) -> Result<Section, Problem> {

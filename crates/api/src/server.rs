@@ -149,14 +149,9 @@ async fn recover(
     config: &ServerConfig,
     journal: &dyn Journal,
 ) -> anyhow::Result<Recovered> {
-    let recovery = store.recover().context("reading the store")?;
-    let checkpoint = recovery.checkpoint.map(|checkpoint| Checkpoint {
-        catalogue: checkpoint.catalogue,
-        users: checkpoint.users,
-        bookings: checkpoint.bookings.into_values().collect(),
-    });
-    if checkpoint.is_some() || !recovery.tail.is_empty() {
-        return Ok(Recovered { checkpoint, tail: recovery.tail });
+    let recovered = recovered(store.recover().context("reading the store")?);
+    if recovered.checkpoint.is_some() || !recovered.tail.is_empty() {
+        return Ok(recovered);
     }
 
     let now = SystemClock.now();
@@ -170,6 +165,16 @@ async fn recover(
         tracing::info!(catalogue = ?config.catalogue, events = events.len(), "built the catalogue");
     }
     Ok(Recovered { checkpoint: None, tail: events })
+}
+
+/// What the store recovered, in the engine's terms.
+pub fn recovered(recovery: persistence::Recovery) -> Recovered {
+    let checkpoint = recovery.checkpoint.map(|checkpoint| Checkpoint {
+        catalogue: checkpoint.catalogue,
+        users: checkpoint.users,
+        bookings: checkpoint.bookings.into_values().collect(),
+    });
+    Recovered { checkpoint, tail: recovery.tail }
 }
 
 async fn log_and_wait(journal: &dyn Journal, events: Vec<Event>) -> anyhow::Result<()> {

@@ -275,7 +275,11 @@ impl Booking {
         self.check_list(tickets)?;
         self.check_order_size(tickets.len())?;
         self.check_held_by(user, tickets)?;
-        let amount_minor = tickets.iter().map(|&ticket| self.plan.price_minor(ticket)).sum();
+        // Saturating, though validated layouts cannot overflow: a panic here
+        // would take down every performance of the shard.
+        let amount_minor = tickets
+            .iter()
+            .fold(0i64, |total, &ticket| total.saturating_add(self.plan.price_minor(ticket)));
         Ok(Quote { amount_minor })
     }
 

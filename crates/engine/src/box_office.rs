@@ -263,6 +263,7 @@ struct Inner {
     config: EngineConfig,
     deps: EngineDeps,
     shards: Vec<ArbiterHandle>,
+    index_arbiter: ArbiterHandle,
     index: Addr<TicketIndex>,
     /// Written by admins, under this lock, one change at a time.
     catalogue: RwLock<Catalogue>,
@@ -290,7 +291,8 @@ impl BoxOffice {
         let shards = (0..config.shard_count.max(1)).map(|_| Arbiter::new().handle()).collect();
         let index_bookings = bookings.values();
         let index = TicketIndex::from_bookings(index_bookings);
-        let index = TicketIndex::start_in_arbiter(&Arbiter::new().handle(), move |_| index);
+        let index_arbiter = Arbiter::new().handle();
+        let index = TicketIndex::start_in_arbiter(&index_arbiter, move |_| index);
 
         let plans = catalogue
             .venues
@@ -309,6 +311,7 @@ impl BoxOffice {
             config,
             deps,
             shards,
+            index_arbiter,
             index,
             catalogue: RwLock::new(catalogue),
             plans: RwLock::new(plans),
@@ -326,6 +329,16 @@ impl BoxOffice {
             .collect();
         office.inner.performances.store(Arc::new(handles));
         Ok(office)
+    }
+
+    /// Stops every actor's thread. Replies still owed are dropped, so call
+    /// it only once nothing waits; the journal closes when the last actor
+    /// holding it is gone.
+    pub fn stop(&self) {
+        for arbiter in &self.inner.shards {
+            arbiter.stop();
+        }
+        self.inner.index_arbiter.stop();
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -606,13 +619,34 @@ impl BoxOffice {
         let mut snapshots = Vec::new();
         for (id, handle) in table.iter() {
             let unless_seq = self.inner.snapshot_seqs.lock().get(id).copied();
-            let (reply, answer) = oneshot::channel();
-            handle.addr.do_send(TakeSnapshot { unless_seq, reply });
-            let snapshot = answer.await.map_err(|_| JournalError::new("an actor has stopped"))?;
-            snapshots.extend(snapshot);
+            snapshots.extend(snapshot_of(handle, unless_seq).await?);
         }
         Ok(snapshots)
     }
+
+    /// Every performance's seat map as it is now, by performance id: what a
+    /// restart must rebuild exactly.
+    pub async fn snapshots(&self) -> Result<Vec<BookingSnapshot>, JournalError> {
+        let table = self.inner.performances.load_full();
+        let mut handles: Vec<&PerformanceHandle> = table.values().collect();
+        handles.sort_unstable_by_key(|handle| handle.info.id);
+
+        let mut snapshots = Vec::with_capacity(handles.len());
+        for handle in handles {
+            // Asking with a `seq` no seat map has always returns one.
+            snapshots.extend(snapshot_of(handle, Some(u64::MAX)).await?);
+        }
+        Ok(snapshots)
+    }
+}
+
+async fn snapshot_of(
+    handle: &PerformanceHandle,
+    unless_seq: Option<u64>,
+) -> Result<Option<BookingSnapshot>, JournalError> {
+    let (reply, answer) = oneshot::channel();
+    handle.addr.do_send(TakeSnapshot { unless_seq, reply });
+    answer.await.map_err(|_| JournalError::new("an actor has stopped"))
 }
 
 /// The same for every retry of one purchase attempt.

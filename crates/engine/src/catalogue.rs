@@ -86,6 +86,8 @@ pub enum LayoutError {
     ZeroCapacity { name: String },
     #[error("section {name:?} has a negative price")]
     NegativePrice { name: String },
+    #[error("section {name:?} costs more than {max} minor units", max = Layout::PRICE_MINOR_MAX)]
+    PriceTooHigh { name: String },
     #[error("the layout has more than {max} places", max = Layout::CAPACITY_MAX)]
     TooLarge,
 }
@@ -94,6 +96,11 @@ impl Layout {
     /// The most places one venue may have: ten times the largest stadium we
     /// know of, and small enough that indices fit comfortably in a `u32`.
     pub const CAPACITY_MAX: u64 = 1_000_000;
+
+    /// The highest price of one ticket, in minor units: far above any real
+    /// ticket in any currency, and low enough that an order's total can
+    /// never overflow.
+    pub const PRICE_MINOR_MAX: i64 = 1_000_000_000_000;
 
     pub fn validate(&self) -> Result<(), LayoutError> {
         if self.sections.is_empty() {
@@ -118,6 +125,9 @@ impl Layout {
             }
             if section.price_minor < 0 {
                 return Err(LayoutError::NegativePrice { name: section.name.clone() });
+            }
+            if section.price_minor > Layout::PRICE_MINOR_MAX {
+                return Err(LayoutError::PriceTooHigh { name: section.name.clone() });
             }
             capacity += places;
         }

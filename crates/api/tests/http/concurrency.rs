@@ -1,0 +1,189 @@
+//! Concurrency: sixteen users with several tasks each race to reserve and
+//! buy the same few seats, by name and by quantity. In the end every seat
+//! has at most one owner (no ticket is in two users' lists), every 201 and
+//! 200 a client saw is in the final state, and the performance's available
+//! count is exactly its capacity less what is held or sold.
+
+use std::collections::{BTreeMap, HashMap};
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use tokio::task::JoinSet;
+
+use crate::harness::*;
+
+const USERS: usize = 16;
+const TASKS_PER_USER: usize = 3;
+
+/// What one task can do from inside a spawned future.
+#[derive(Clone)]
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    async fn post(&self, user: &User, body: Value) -> (StatusCode, Value) {
+        let request = self.http.post(format!("{}{}", self.base, user.tickets()));
+        let response = request.bearer_auth(&user.token).json(&body).send().await.unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
+    async fn put(&self, user: &User, tickets: &[String]) -> (StatusCode, Value) {
+        let body = json!({ "ticket_ids": tickets, "payment_token": "tok" });
+        let request = self.http.put(format!("{}{}", self.base, user.tickets()));
+        let response = request.bearer_auth(&user.token).json(&body).send().await.unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+}
+
+/// Which ticket a user was told they hold or own.
+type Told = HashMap<String, &'static str>;
+
+/// What a task was told, and how many of its reserves were refused.
+struct Outcome {
+    told: Told,
+    refused: usize,
+}
+
+/// One task: a few contested reserves, buying what it got every other time.
+async fn race(client: Client, show_performance: u64, user: User, task: usize) -> Outcome {
+    let p = show_performance;
+    let attempts = [
+        // The two middle seats of row A, which everyone wants.
+        json!({ "performance_id": p, "ticket_ids": [format!("{p}-2"), format!("{p}-3")] }),
+        json!({ "performance_id": p, "section": SEATED, "quantity": 2 }),
+        json!({ "performance_id": p, "ticket_ids": [format!("{p}-{}", 8 + task)] }),
+        json!({ "performance_id": p, "section": STANDING, "quantity": 1 }),
+    ];
+    let (mut told, mut refused) = (Told::new(), 0);
+    for (n, body) in attempts.into_iter().enumerate() {
+        let (status, answer) = client.post(&user, body).await;
+        if status == StatusCode::CONFLICT {
+            let code = answer["code"].as_str().unwrap();
+            assert!(code == "not-available" || code == "user-limit", "{answer}");
+            refused += 1;
+            continue;
+        }
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+        let got = ids(answer["tickets"].as_array().unwrap());
+        if (n + task).is_multiple_of(2) {
+            let (status, order) = client.put(&user, &got).await;
+            assert_eq!(status, StatusCode::OK, "buying my own hold: {order}");
+            told.extend(got.into_iter().map(|id| (id, "purchased")));
+        } else {
+            told.extend(got.into_iter().map(|id| (id, "reserved")));
+        }
+    }
+    Outcome { told, refused }
+}
+
+#[actix_web::test]
+async fn racing_users_end_with_one_owner_per_seat_and_exact_counts() {
+    let server = Server::start().await;
+    let show = show(&server).await;
+    let mut users = Vec::new();
+    for _ in 0..USERS {
+        users.push(user(&server).await);
+    }
+
+    let client = Client { http: server.client.clone(), base: server.base.clone() };
+    let mut tasks = JoinSet::new();
+    for (u, user) in users.iter().enumerate() {
+        for task in 0..TASKS_PER_USER {
+            let (client, user) = (client.clone(), user.clone());
+            tasks.spawn(async move { (u, race(client, show.performance, user, task).await) });
+        }
+    }
+    let (mut told, mut refused) = (vec![Told::new(); USERS], 0);
+    while let Some(done) = tasks.join_next().await {
+        let (u, outcome) = done.expect("a task panicked");
+        told[u].extend(outcome.told);
+        refused += outcome.refused;
+    }
+    assert!(refused > 0, "the race had losers");
+
+    // Each user's own list is exactly what they were told, and no ticket is
+    // in two lists.
+    let mut owners: BTreeMap<String, usize> = BTreeMap::new();
+    for (u, user) in users.iter().enumerate() {
+        let own: Told = server
+            .own(user)
+            .await
+            .iter()
+            .map(|t| {
+                (
+                    t["id"].as_str().unwrap().to_owned(),
+                    if t["status"] == "purchased" { "purchased" } else { "reserved" },
+                )
+            })
+            .collect();
+        assert_eq!(own, told[u], "user {u}'s list");
+        for ticket in own.keys() {
+            let previous = owners.insert(ticket.clone(), u);
+            assert!(previous.is_none(), "{ticket} is in the lists of users {previous:?} and {u}");
+        }
+    }
+    assert!(owners.contains_key(&show.ticket(2)), "someone won the contested seats");
+
+    // The public view agrees, ticket by ticket and in the counts.
+    let tickets = server.all_tickets(&show).await;
+    for ticket in &tickets {
+        let id = ticket["id"].as_str().unwrap();
+        let expected = owners.get(id).map_or("available", |&u| told[u][id]);
+        assert_eq!(ticket["status"], expected, "{id}");
+    }
+    let taken = owners.len() as u64;
+    assert_eq!(server.available(&show).await, CAPACITY as u64 - taken);
+    let shown = json_of(server.get(&show.performance_path()).await, StatusCode::OK).await;
+    let by_section: u64 = shown["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["available"].as_u64().unwrap())
+        .sum();
+    assert_eq!(by_section, CAPACITY as u64 - taken);
+}
+
+#[actix_web::test]
+async fn shed_load_is_503_with_retry_after_and_changes_nothing() {
+    let options = Options { max_in_flight: 1, ..Options::default() };
+    let server = Server::with(options).await;
+    let show = show(&server).await;
+    let mut users = Vec::new();
+    for _ in 0..USERS {
+        users.push(user(&server).await);
+    }
+
+    // Everyone asks for one standing place at once; some are turned away.
+    let mut tasks = JoinSet::new();
+    for user in users.clone() {
+        let request = server.client.post(server.url(&user.tickets())).bearer_auth(&user.token);
+        let body =
+            json!({ "performance_id": show.performance, "section": STANDING, "quantity": 1 });
+        tasks.spawn(async move {
+            let response = request.json(&body).send().await.unwrap();
+            let (status, headers) = (response.status(), response.headers().clone());
+            let kind = headers.get("content-type").map(|v| v.to_str().unwrap().to_owned());
+            let body: Value = response.json().await.unwrap();
+            (user, status, headers.get("retry-after").is_some(), kind, body)
+        });
+    }
+    let mut held = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (user, status, retry_after, kind, body) = done.unwrap();
+        match status {
+            StatusCode::CREATED => held += 1,
+            StatusCode::CONFLICT => assert_eq!(body["code"], "not-available", "{body}"),
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(body["code"], "overloaded", "{body}");
+                assert!(retry_after, "503 without Retry-After");
+                assert_eq!(kind.as_deref(), Some("application/problem+json"));
+                assert!(server.own(&user).await.is_empty(), "a shed request held nothing");
+            }
+            other => panic!("{other}: {body}"),
+        }
+    }
+    assert!(held > 0);
+    assert_eq!(server.available(&show).await, CAPACITY as u64 - held);
+}
