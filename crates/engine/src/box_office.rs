@@ -29,12 +29,15 @@ use crate::booking::{
 use crate::catalogue::{
     Catalogue, City, Currency, Layout, LayoutError, PerformanceInfo, SeatPlan, Venue,
 };
-use crate::events::{BookingEvent, Event, User};
+use crate::events::{Event, User};
 use crate::ids::{CityId, PerformanceId, TicketId, UserId, VenueId};
 use crate::index::{Holding, TicketIndex, UserTickets};
 use crate::journal::{Checkpoint, Journal, JournalError};
 use crate::payment::{Charge, PaymentOutcome, PaymentProvider};
+use crate::recovery::{replay, Replayed};
+pub use crate::recovery::{Recovered, RecoveryError};
 use crate::time::{Clock, Timestamp};
+use crate::users::Users;
 
 /// How the engine runs; every field is a choice the operator can make.
 #[derive(Clone, Debug)]
@@ -53,28 +56,6 @@ pub struct EngineDeps {
     pub journal: Arc<dyn Journal>,
     pub clock: Arc<dyn Clock>,
     pub payments: Arc<dyn PaymentProvider>,
-}
-
-/// What the journal still holds at start-up.
-#[derive(Clone, Debug, Default)]
-pub struct Recovered {
-    pub checkpoint: Option<Checkpoint>,
-    /// Every event from the checkpoint's position on, in log order. Some may
-    /// already be in the checkpoint; replay skips those.
-    pub tail: Vec<Event>,
-}
-
-/// Why the state could not be rebuilt from the journal.
-#[derive(Debug, thiserror::Error)]
-pub enum RecoveryError {
-    #[error("performance {performance}: event {seq} follows event {after}, a gap in the log")]
-    Gap { performance: PerformanceId, seq: u64, after: u64 },
-    #[error("the log names performance {performance}, which the catalogue does not have")]
-    UnknownPerformance { performance: PerformanceId },
-    #[error("the log names venue {venue}, which the catalogue does not have")]
-    UnknownVenue { venue: VenueId },
-    #[error(transparent)]
-    Snapshot(#[from] crate::booking::SnapshotMismatch),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -204,55 +185,6 @@ impl PerformanceHandle {
     }
 }
 
-/// The registered users, read on every authenticated request. Sharded so
-/// readers on different threads rarely touch the same lock.
-struct Users {
-    shards: Vec<RwLock<HashMap<UserId, Arc<User>>>>,
-    /// Lower-cased email addresses, and the next id: sign-ups are rare next
-    /// to bookings, so one lock serializes them.
-    sign_up: Mutex<SignUp>,
-}
-
-#[derive(Default)]
-struct SignUp {
-    emails: HashMap<String, UserId>,
-    next_id: u32,
-}
-
-const USER_SHARDS: usize = 16;
-
-impl Users {
-    fn new() -> Users {
-        let shards = (0..USER_SHARDS).map(|_| RwLock::new(HashMap::new())).collect();
-        Users { shards, sign_up: Mutex::new(SignUp { next_id: 1, ..SignUp::default() }) }
-    }
-
-    fn shard(&self, id: UserId) -> &RwLock<HashMap<UserId, Arc<User>>> {
-        &self.shards[id.0 as usize % USER_SHARDS]
-    }
-
-    fn get(&self, id: UserId) -> Option<Arc<User>> {
-        self.shard(id).read().get(&id).cloned()
-    }
-
-    /// Adds a user the log already has; a second copy is ignored.
-    fn insert(&self, sign_up: &mut SignUp, user: User) {
-        sign_up.emails.insert(user.email.to_lowercase(), user.id);
-        sign_up.next_id = sign_up.next_id.max(user.id.0 + 1);
-        self.shard(user.id).write().insert(user.id, Arc::new(user));
-    }
-
-    fn all(&self) -> Vec<User> {
-        let mut users: Vec<User> = self
-            .shards
-            .iter()
-            .flat_map(|s| s.read().values().map(|u| (**u).clone()).collect::<Vec<_>>())
-            .collect();
-        users.sort_unstable_by_key(|user| user.id);
-        users
-    }
-}
-
 /// The engine; cheap to clone, one per process.
 #[derive(Clone)]
 pub struct BoxOffice {
@@ -286,26 +218,12 @@ impl BoxOffice {
         deps: EngineDeps,
         recovered: Recovered,
     ) -> Result<BoxOffice, RecoveryError> {
-        let Replayed { catalogue, users, bookings, snapshot_seqs } = replay(recovered)?;
+        let Replayed { catalogue, plans, users, bookings, snapshot_seqs } = replay(recovered)?;
 
         let shards = (0..config.shard_count.max(1)).map(|_| Arbiter::new().handle()).collect();
-        let index_bookings = bookings.values();
-        let index = TicketIndex::from_bookings(index_bookings);
+        let index = TicketIndex::from_bookings(bookings.values());
         let index_arbiter = Arbiter::new().handle();
         let index = TicketIndex::start_in_arbiter(&index_arbiter, move |_| index);
-
-        let plans = catalogue
-            .venues
-            .values()
-            .map(|venue| (venue.id, Arc::new(SeatPlan::new(venue.layout.clone()))))
-            .collect();
-        let registry = Users::new();
-        {
-            let mut sign_up = registry.sign_up.lock();
-            for user in users {
-                registry.insert(&mut sign_up, user);
-            }
-        }
 
         let inner = Arc::new(Inner {
             config,
@@ -316,7 +234,7 @@ impl BoxOffice {
             catalogue: RwLock::new(catalogue),
             plans: RwLock::new(plans),
             performances: ArcSwap::from_pointee(HashMap::new()),
-            users: registry,
+            users: Users::new(users),
             snapshot_seqs: Mutex::new(snapshot_seqs),
             checkpointing: tokio::sync::Mutex::new(()),
         });
@@ -478,11 +396,11 @@ impl BoxOffice {
         token_sha256: [u8; 32],
     ) -> Result<User, RegisterError> {
         let user = {
-            let mut sign_up = self.inner.users.sign_up.lock();
-            if sign_up.emails.contains_key(&email.to_lowercase()) {
+            let mut sign_up = self.inner.users.lock_sign_up();
+            if sign_up.is_taken(&email) {
                 return Err(RegisterError::EmailTaken);
             }
-            let user = User { id: UserId(sign_up.next_id), name, email, phone, token_sha256 };
+            let user = User { id: sign_up.next_id(), name, email, phone, token_sha256 };
             self.inner.users.insert(&mut sign_up, user.clone());
             user
         };
@@ -655,86 +573,4 @@ fn purchase_key(user: UserId, performance: PerformanceId, tickets: &[u32], token
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     (tickets, token).hash(&mut hasher);
     format!("{user}-{performance}-{:016x}", hasher.finish())
-}
-
-/// The state rebuilt from a checkpoint and the log after it.
-struct Replayed {
-    catalogue: Catalogue,
-    users: Vec<User>,
-    bookings: HashMap<PerformanceId, Booking>,
-    snapshot_seqs: HashMap<PerformanceId, u64>,
-}
-
-fn replay(recovered: Recovered) -> Result<Replayed, RecoveryError> {
-    let checkpoint = recovered.checkpoint.unwrap_or_default();
-    let mut catalogue = checkpoint.catalogue;
-    let mut users: HashMap<UserId, User> =
-        checkpoint.users.into_iter().map(|user| (user.id, user)).collect();
-    let mut booking_events: HashMap<PerformanceId, Vec<BookingEvent>> = HashMap::new();
-
-    // Events also in the checkpoint come again in the tail; a catalogue or
-    // user event whose id is known is such a copy.
-    for event in recovered.tail {
-        match event {
-            Event::CityCreated(city) => {
-                catalogue.cities.entry(city.id).or_insert(city);
-            }
-            Event::VenueCreated(venue) => {
-                catalogue.venues.entry(venue.id).or_insert(venue);
-            }
-            Event::PerformanceCreated(info) => {
-                catalogue.performances.entry(info.id).or_insert(info);
-            }
-            Event::UserRegistered(user) => {
-                users.entry(user.id).or_insert(user);
-            }
-            Event::Booking(event) => {
-                booking_events.entry(event.performance).or_default().push(event)
-            }
-        }
-    }
-
-    let mut snapshots: HashMap<PerformanceId, BookingSnapshot> =
-        checkpoint.bookings.into_iter().map(|s| (s.performance, s)).collect();
-    let snapshot_seqs = snapshots.iter().map(|(&id, s)| (id, s.seq)).collect();
-    if let Some(&performance) =
-        booking_events.keys().find(|id| !catalogue.performances.contains_key(id))
-    {
-        return Err(RecoveryError::UnknownPerformance { performance });
-    }
-
-    let mut plans: HashMap<VenueId, Arc<SeatPlan>> = HashMap::new();
-    let mut bookings = HashMap::new();
-    for info in catalogue.performances.values() {
-        let venue = catalogue
-            .venues
-            .get(&info.venue)
-            .ok_or(RecoveryError::UnknownVenue { venue: info.venue })?;
-        let plan = plans
-            .entry(venue.id)
-            .or_insert_with(|| Arc::new(SeatPlan::new(venue.layout.clone())))
-            .clone();
-        let mut booking = match snapshots.remove(&info.id) {
-            Some(snapshot) => Booking::restore(info.clone(), plan, snapshot)?,
-            None => Booking::new(info.clone(), plan),
-        };
-        for event in booking_events.remove(&info.id).unwrap_or_default() {
-            if event.seq <= booking.seq() {
-                continue;
-            }
-            if event.seq != booking.seq() + 1 {
-                return Err(RecoveryError::Gap {
-                    performance: info.id,
-                    seq: event.seq,
-                    after: booking.seq(),
-                });
-            }
-            booking.apply(&event);
-        }
-        bookings.insert(info.id, booking);
-    }
-
-    let mut users: Vec<User> = users.into_values().collect();
-    users.sort_unstable_by_key(|user| user.id);
-    Ok(Replayed { catalogue, users, bookings, snapshot_seqs })
 }

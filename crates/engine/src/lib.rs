@@ -19,4 +19,6 @@ pub mod ids;
 pub mod index;
 pub mod journal;
 pub mod payment;
+pub mod recovery;
 pub mod time;
+mod users;
