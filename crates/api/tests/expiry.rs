@@ -49,15 +49,7 @@ async fn a_hold_survives_a_kill_and_still_expires_at_its_instant() {
     server.kill9();
     let server = ServerProcess::start(launch()).await;
 
-    let own: Vec<Value> = client
-        .get(tickets_url(&server.base))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let own = own_tickets(&client, &tickets_url(&server.base), &token).await;
     assert_eq!(own.len(), 2, "the hold did not survive the kill: {own:?}");
     assert!(
         own.iter().all(|ticket| ticket["reserved_until"] == until.as_str()),
@@ -66,16 +58,7 @@ async fn a_hold_survives_a_kill_and_still_expires_at_its_instant() {
 
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let own: Vec<Value> = client
-            .get(tickets_url(&server.base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        if own.is_empty() {
+        if own_tickets(&client, &tickets_url(&server.base), &token).await.is_empty() {
             break;
         }
         assert!(Instant::now() < deadline, "the hold never expired");
@@ -92,4 +75,9 @@ async fn a_hold_survives_a_kill_and_still_expires_at_its_instant() {
     let url = format!("{}/cities/1/venues/1/performances/{}", server.base, world.performance);
     let performance: Value = client.get(url).send().await.unwrap().json().await.unwrap();
     assert_eq!(performance["available"], world.capacity, "every seat is free again");
+}
+
+async fn own_tickets(client: &reqwest::Client, url: &str, token: &str) -> Vec<Value> {
+    let response = client.get(url).bearer_auth(token).send().await.expect("the server answers");
+    response.json().await.expect("a ticket list")
 }
