@@ -80,9 +80,12 @@ pub struct Reservation {
 }
 
 /// What a purchase of some held tickets will cost.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Quote {
     pub amount_minor: i64,
+    /// The holds the tickets are in, ascending: a new hold is a new
+    /// purchase attempt, even for the same tickets.
+    pub holds: Vec<u32>,
 }
 
 /// An order that a purchase created.
@@ -280,10 +283,19 @@ impl Booking {
         let amount_minor = tickets
             .iter()
             .fold(0i64, |total, &ticket| total.saturating_add(self.plan.price_minor(ticket)));
-        Ok(Quote { amount_minor })
+        let mut holds: Vec<u32> =
+            tickets.iter().map(|&ticket| self.link[ticket as usize]).collect();
+        holds.sort_unstable();
+        holds.dedup();
+        Ok(Quote { amount_minor, holds })
     }
 
     /// Buys `tickets`, each a live hold of `user`, in one new order.
+    ///
+    /// Idempotent for a payment: if `user` already bought exactly these
+    /// tickets with `payment` (a retried or doubled request that the
+    /// provider answered with the same charge), that order is the answer
+    /// and nothing changes.
     pub fn purchase(
         &mut self,
         now: Timestamp,
@@ -292,7 +304,10 @@ impl Booking {
         payment: &str,
         events: &mut Vec<BookingEvent>,
     ) -> Result<Purchase, Rejection> {
-        let Quote { amount_minor } = self.quote(now, user, tickets, events)?;
+        if let Some(done) = self.purchased_with(user, tickets, payment) {
+            return Ok(done);
+        }
+        let Quote { amount_minor, .. } = self.quote(now, user, tickets, events)?;
 
         let order = OrderId { performance: self.info.id, number: self.next_order };
         let change = Change::Purchased {
@@ -304,6 +319,27 @@ impl Booking {
         };
         self.commit(change, events);
         Ok(Purchase { order, tickets: tickets.to_vec(), amount_minor })
+    }
+
+    /// The order in which `user` bought exactly `tickets` with `payment`.
+    fn purchased_with(&self, user: UserId, tickets: &[u32], payment: &str) -> Option<Purchase> {
+        let &first = tickets.first()?;
+        if first >= self.plan.ticket_count() || self.status[first as usize] != PURCHASED {
+            return None;
+        }
+        let number = self.link[first as usize];
+        let order = &self.orders[&number];
+        let same_tickets = order.tickets.len() == tickets.len()
+            && tickets.iter().all(|ticket| order.tickets.contains(ticket));
+        if order.user != user || order.payment != payment || !same_tickets {
+            return None;
+        }
+        let order_id = OrderId { performance: self.info.id, number };
+        Some(Purchase {
+            order: order_id,
+            tickets: order.tickets.clone(),
+            amount_minor: order.amount_minor,
+        })
     }
 
     /// Gives back tickets, each a live hold of `user`.

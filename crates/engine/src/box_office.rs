@@ -439,7 +439,8 @@ impl BoxOffice {
         let quoted = tickets.clone();
         let quote = handle.command(|reply| QuotePurchase { user, tickets: quoted, reply }).await?;
 
-        let idempotency_key = purchase_key(user, performance, &tickets, &payment_token);
+        let idempotency_key =
+            purchase_key(user, performance, &tickets, &quote.holds, &payment_token);
         let charge = Charge {
             user,
             performance,
@@ -462,8 +463,21 @@ impl BoxOffice {
         let payment = reference.clone();
         let completed =
             handle.command(|reply| CompletePurchase { user, tickets, payment, reply }).await;
-        if completed.is_err() {
-            self.refund(reference, quote.amount_minor);
+        match &completed {
+            // Nothing was bought with this charge: the hold lapsed while the
+            // payment ran, or the actor never got the message.
+            Err(BookingError::Rejected(_) | BookingError::Overloaded) => {
+                self.refund(reference, quote.amount_minor)
+            }
+            // The purchase may or may not have reached the disk before the
+            // log failed; refunding could leave sold tickets unpaid.
+            Err(error) => tracing::error!(
+                %reference,
+                amount_minor = quote.amount_minor,
+                %error,
+                "a payment was taken but its purchase may not be durable: reconcile by hand"
+            ),
+            Ok(_) => {}
         }
         completed
     }
@@ -567,10 +581,17 @@ async fn snapshot_of(
     answer.await.map_err(|_| JournalError::new("an actor has stopped"))
 }
 
-/// The same for every retry of one purchase attempt.
-fn purchase_key(user: UserId, performance: PerformanceId, tickets: &[u32], token: &str) -> String {
+/// The same for every retry of one purchase attempt, and different for a
+/// new one: an attempt is these tickets, in these holds, with this token.
+fn purchase_key(
+    user: UserId,
+    performance: PerformanceId,
+    tickets: &[u32],
+    holds: &[u32],
+    token: &str,
+) -> String {
     use std::hash::{Hash, Hasher};
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    (tickets, token).hash(&mut hasher);
+    (tickets, holds, token).hash(&mut hasher);
     format!("{user}-{performance}-{:016x}", hasher.finish())
 }

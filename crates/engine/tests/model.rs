@@ -365,11 +365,16 @@ impl Model {
     fn quote(&self, user: UserId, tickets: &[u32]) -> Result<Quote, Rejection> {
         self.check_list(tickets, true)?;
         self.check_held(user, tickets)?;
-        Ok(Quote { amount_minor: tickets.iter().map(|&t| self.part_of(t).price).sum() })
+        let amount_minor = tickets.iter().map(|&t| self.part_of(t).price).sum();
+        let mut holds: Vec<u32> =
+            tickets.iter().filter_map(|&t| self.tickets[t as usize].hold()).collect();
+        holds.sort_unstable();
+        holds.dedup();
+        Ok(Quote { amount_minor, holds })
     }
 
     fn purchase(&mut self, user: UserId, tickets: &[u32]) -> Result<Purchase, Rejection> {
-        let Quote { amount_minor } = self.quote(user, tickets)?;
+        let Quote { amount_minor, .. } = self.quote(user, tickets)?;
         for &ticket in tickets {
             self.tickets[ticket as usize] = Ticket::Sold { user };
         }

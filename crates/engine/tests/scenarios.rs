@@ -455,3 +455,21 @@ fn a_wrong_outcome_is_shown_as_a_diff() {
         ",
     );
 }
+
+#[test]
+fn a_retried_charge_finds_its_order_and_a_new_charge_does_not() {
+    check(
+        "
+        reserve u1 A1 A2             -> held A1 A2 until +10m (hold 1)
+        purchase u1 A1 A2 paid ch-1  -> order 1 A1 A2 for 10000
+        # The same charge again (a double click the provider deduplicated)
+        # is answered with its order; nothing changes.
+        purchase u1 A1 A2 paid ch-1  -> order 1 A1 A2 for 10000
+        # A new charge, or part of the order, or someone else, buys nothing.
+        purchase u1 A1 A2 paid ch-2  -> not-held A1 A2
+        purchase u1 A1 paid ch-1     -> not-held A1
+        purchase u2 A1 A2 paid ch-1  -> not-held A1 A2
+        map Stalls                   -> A:PP.... B:...... C:...... free 16
+        ",
+    );
+}

@@ -45,7 +45,6 @@ use engine::time::Timestamp;
 
 /// The instant every script starts at: 2030-03-17, an arbitrary fixed day.
 const T0: Timestamp = Timestamp(1_900_000_000_000);
-const PAYMENT: &str = "psp-ref";
 
 /// Runs `script` and panics with a line diff if any outcome differs.
 #[track_caller]
@@ -400,12 +399,21 @@ impl Stage {
                 return (self.describe(outcome), 0);
             }
             "purchase" => {
-                let tickets = self.tickets(rest);
-                let bought = self.booking.purchase(now, user, &tickets, PAYMENT, events);
-                bought.map(|p| {
+                // Each purchase is paid by a charge of its own, unless the
+                // line names one (`paid REF`): a retry of the same charge.
+                let (names, payment) = match rest {
+                    [names @ .., "paid", payment] => (names, (*payment).to_owned()),
+                    names => (names, format!("psp-{}", self.log.len())),
+                };
+                let tickets = self.tickets(names);
+                let orders_before = self.booking.orders().count();
+                let bought = self.booking.purchase(now, user, &tickets, &payment, events);
+                let new_order = self.booking.orders().count() > orders_before;
+                let result = bought.map(|p| {
                     let tickets = self.names.list(&p.tickets);
                     format!("order {} {tickets} for {}", p.order.number, p.amount_minor)
-                })
+                });
+                return (self.describe(result), usize::from(new_order));
             }
             "release" => {
                 let tickets = self.tickets(rest);
