@@ -119,7 +119,9 @@ fn parse_trace(trace: &str) -> Vec<Call> {
     let mut pending: HashMap<&str, String> = HashMap::new();
     let mut calls = Vec::new();
     for line in trace.lines() {
+        // strace pads the pid column, so the call may follow several spaces.
         let Some((pid, rest)) = line.split_once(' ') else { continue };
+        let rest = rest.trim_start();
         let whole = if let Some(start) = rest.strip_suffix(" <unfinished ...>") {
             pending.insert(pid, start.to_owned());
             continue;
@@ -138,6 +140,7 @@ fn parse_trace(trace: &str) -> Vec<Call> {
 
 fn parse_call(line: &str) -> Option<Call> {
     let (name, args) = line.split_once('(')?;
+    let name = name.trim();
     // strace pads short calls with spaces before the ` = result`.
     let (args, result) = args.rsplit_once(" = ")?;
     let args = args.trim_end().strip_suffix(')')?;
@@ -148,7 +151,7 @@ fn parse_call(line: &str) -> Option<Call> {
     } else {
         (args.split(',').next()?.trim().parse().ok()?, None)
     };
-    Some(Call { name: name.trim().to_owned(), fd, text, result, path })
+    Some(Call { name: name.to_owned(), fd, text, result, path })
 }
 
 /// Checks every acknowledged change; returns how many there were.

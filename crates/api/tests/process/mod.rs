@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -62,6 +63,9 @@ impl ServerProcess {
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("cloning the log handle"))
             .stderr(log_file);
+        // A group of its own, so a kill reaches the server under a wrapper
+        // such as strace, not only the wrapper.
+        command.process_group(0);
         let child = command.spawn().expect("starting boxoffice");
 
         let server = ServerProcess { child, base: format!("http://127.0.0.1:{port}"), log };
@@ -86,9 +90,14 @@ impl ServerProcess {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// SIGKILL: no shutdown, no last checkpoint, no flush.
+    /// SIGKILL to the whole process group: no shutdown, no last
+    /// checkpoint, no flush.
     pub fn kill9(&mut self) {
-        let _ = self.child.kill();
+        let group = format!("-{}", self.child.id());
+        let killed = Command::new("kill").args(["-KILL", "--", &group]).status();
+        if !killed.is_ok_and(|status| status.success()) {
+            let _ = self.child.kill();
+        }
         let _ = self.child.wait();
     }
 
