@@ -12,7 +12,11 @@ use actix_web::dev::Payload;
 use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use actix_web::{web, FromRequest, HttpRequest};
-use serde::de::DeserializeOwned;
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor,
+};
+use serde_json::error::Category;
+use serde_json::Value;
 
 use crate::problem::Problem;
 
@@ -49,9 +53,7 @@ fn payload_problem(error: actix_web::Error) -> Problem {
 
 /// Parses JSON, telling a syntax error (400) from a misfit (422).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|error| {
-        Problem::new(StatusCode::BAD_REQUEST, "malformed-json", error.to_string())
-    })?;
+    let value = parse_value(bytes)?;
 
     serde_path_to_error::deserialize(value).map_err(|error| {
         let field = field_of(&error);
@@ -60,15 +62,106 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     })
 }
 
+/// Reads any JSON value, refusing an object that names a key twice: the
+/// standard leaves its meaning open, and we will not guess which one the
+/// client meant.
+fn parse_value(bytes: &[u8]) -> Result<Value, Problem> {
+    let mut reader = serde_json::Deserializer::from_slice(bytes);
+    let value = UniqueKeys.deserialize(&mut reader).and_then(|value| {
+        reader.end()?;
+        Ok(value)
+    });
+
+    value.map_err(|error| match error.classify() {
+        Category::Data => {
+            let message = error.to_string();
+            let problem =
+                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "duplicate-field", &message);
+            match backticked(&message) {
+                Some(field) => problem.with("field", field),
+                None => problem,
+            }
+        }
+        _ => Problem::new(StatusCode::BAD_REQUEST, "malformed-json", error.to_string()),
+    })
+}
+
+/// Builds a `serde_json::Value` as it reads, checking each object's keys.
+struct UniqueKeys;
+
+impl<'de> DeserializeSeed<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueKeys {
+    type Value = Value;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, value: bool) -> Result<Value, E> {
+        Ok(Value::Bool(value))
+    }
+
+    fn visit_i64<E>(self, value: i64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_u64<E>(self, value: u64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_f64<E>(self, value: f64) -> Result<Value, E> {
+        Ok(Value::from(value))
+    }
+
+    fn visit_str<E>(self, value: &str) -> Result<Value, E> {
+        Ok(Value::String(value.to_owned()))
+    }
+
+    fn visit_string<E>(self, value: String) -> Result<Value, E> {
+        Ok(Value::String(value))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(UniqueKeys)? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(de::Error::custom(format_args!("duplicate field `{key}`")));
+            }
+            let value = map.next_value_seed(UniqueKeys)?;
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
+}
+
 /// The field a misfit is about. A missing field is reported at the object
 /// that lacks it, so its name comes from serde's message instead.
 fn field_of(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
     let path = error.path().to_string();
     let message = error.inner().to_string();
-    let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`'));
+    let missing = message.strip_prefix("missing field ").and_then(backticked);
     match missing {
-        Some((name, _)) if path == "." => name.to_owned(),
-        Some((name, _)) => format!("{path}.{name}"),
+        Some(name) if path == "." => name.to_owned(),
+        Some(name) => format!("{path}.{name}"),
         None => path,
     }
 }
@@ -83,10 +176,22 @@ impl<T: DeserializeOwned + 'static> FromRequest for Query<T> {
     fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         let parsed =
             serde_urlencoded::from_str::<T>(request.query_string()).map(Query).map_err(|error| {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-query", error.to_string())
+                let message = error.to_string();
+                let problem =
+                    Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-query", &message);
+                match backticked(&message) {
+                    Some(field) => problem.with("field", field),
+                    None => problem,
+                }
             });
         std::future::ready(parsed)
     }
+}
+
+/// The name serde quotes in a message such as "unknown field `foo`".
+fn backticked(message: &str) -> Option<&str> {
+    let (_, rest) = message.split_once('`')?;
+    rest.split_once('`').map(|(name, _)| name)
 }
 
 pub fn json_config() -> web::PayloadConfig {

@@ -26,7 +26,8 @@ pub struct Problem {
 
 impl Problem {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
-        Problem { status, code, detail: detail.into(), extra: Map::new(), retry_after: None }
+        let detail = shortened(detail.into());
+        Problem { status, code, detail, extra: Map::new(), retry_after: None }
     }
 
     pub fn with(mut self, member: &str, value: impl Into<Value>) -> Problem {
@@ -84,9 +85,25 @@ impl ResponseError for Problem {
     }
 }
 
+/// The longest `detail`, in characters. Details quote the client's input,
+/// and a 100 KB name should not come back as a 100 KB answer.
+const DETAIL_CHARS_MAX: usize = 300;
+
+/// The most tickets a problem lists.
+const TICKETS_LISTED_MAX: usize = 100;
+
+fn shortened(mut detail: String) -> String {
+    if let Some((cut, _)) = detail.char_indices().nth(DETAIL_CHARS_MAX) {
+        detail.truncate(cut);
+        detail.push('…');
+    }
+    detail
+}
+
 /// Ticket indices of one performance, as the ids clients know.
 fn ticket_ids(performance: PerformanceId, indices: &[u32]) -> Value {
-    let ids = indices.iter().map(|&index| TicketId { performance, index }.to_string());
+    let listed = indices.iter().take(TICKETS_LISTED_MAX);
+    let ids = listed.map(|&index| TicketId { performance, index }.to_string());
     Value::Array(ids.map(Value::String).collect())
 }
 

@@ -7,7 +7,7 @@ use actix_web::dev::Payload;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, FromRequest, HttpRequest, HttpResponse};
 use engine::booking::{Selection, TicketStatus};
-use engine::box_office::{BoxOffice, NewCity, NewPerformance};
+use engine::box_office::{BookingError, BoxOffice, NewCity, NewPerformance};
 use engine::catalogue::{City, Layout, PerformanceInfo, Section, SectionKind, Venue};
 use engine::civil;
 use engine::ids::{CityId, PerformanceId, TicketId, UserId, VenueId};
@@ -123,7 +123,8 @@ fn path_id<T: std::str::FromStr>(text: &str, what: &str) -> Result<T, Problem> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Paging {
-    limit: Option<u32>,
+    // Text, not numbers, so a bad value is refused naming its parameter.
+    limit: Option<String>,
     after: Option<String>,
     status: Option<String>,
 }
@@ -133,10 +134,18 @@ const PAGE_MAX: usize = 1000;
 
 impl Paging {
     fn limit(&self) -> Result<usize, Problem> {
-        match self.limit {
-            None => Ok(PAGE_DEFAULT),
-            Some(limit) if (1..=PAGE_MAX as u32).contains(&limit) => Ok(limit as usize),
-            Some(_) => Err(Problem::invalid("limit", format!("limit must be 1 to {PAGE_MAX}"))),
+        let Some(limit) = &self.limit else { return Ok(PAGE_DEFAULT) };
+        match limit.parse::<usize>() {
+            Ok(limit) if (1..=PAGE_MAX).contains(&limit) => Ok(limit),
+            _ => Err(Problem::invalid("limit", format!("limit must be 1 to {PAGE_MAX}"))),
+        }
+    }
+
+    /// Lists other than tickets take no status filter.
+    fn without_status(&self) -> Result<&Paging, Problem> {
+        match self.status {
+            None => Ok(self),
+            Some(_) => Err(Problem::invalid("status", "only the ticket list filters by status")),
         }
     }
 
@@ -198,7 +207,8 @@ fn performance_of(office: &BoxOffice, venue: &Venue, id: &str) -> Result<Perform
 }
 
 async fn list_cities(state: State, request: HttpRequest, paging: Query<Paging>) -> Answer {
-    let (limit, after) = (paging.0.limit()?, paging.0.after::<CityId>()?);
+    let paging = paging.0.without_status()?;
+    let (limit, after) = (paging.limit()?, paging.after::<CityId>()?);
     let cities: Vec<CityView> = state.office.with_catalogue(|catalogue| {
         let from = after.map_or(CityId(0), |id| CityId(id.0.saturating_add(1)));
         catalogue.cities.range(from..).take(limit + 1).map(|(_, city)| city.into()).collect()
@@ -213,7 +223,8 @@ async fn list_venues(
     paging: Query<Paging>,
 ) -> Answer {
     let city = city(&state.office, &path)?;
-    let (limit, after) = (paging.0.limit()?, paging.0.after::<VenueId>()?);
+    let paging = paging.0.without_status()?;
+    let (limit, after) = (paging.limit()?, paging.after::<VenueId>()?);
     let venues: Vec<VenueView> = state.office.with_catalogue(|catalogue| {
         let from = after.map_or(VenueId(0), |id| VenueId(id.0.saturating_add(1)));
         let in_city = catalogue.venues.range(from..).map(|(_, v)| v).filter(|v| v.city == city.id);
@@ -230,7 +241,8 @@ async fn list_performances(
 ) -> Answer {
     let city = city(&state.office, &path.0)?;
     let venue = venue_of(&state.office, &city, &path.1)?;
-    let (limit, after) = (paging.0.limit()?, paging.0.after::<PerformanceId>()?);
+    let paging = paging.0.without_status()?;
+    let (limit, after) = (paging.limit()?, paging.after::<PerformanceId>()?);
     let infos: Vec<PerformanceInfo> = state.office.with_catalogue(|catalogue| {
         let from = after.map_or(PerformanceId(0), |id| PerformanceId(id.0.saturating_add(1)));
         let here =
@@ -504,7 +516,10 @@ async fn create_performance(
     let title = text("title", &body.title, 300)?;
     let start =
         civil::resolve_local_start(&city.time_zone, &body.start_local, body.utc_offset.as_deref())
-            .map_err(|error| Problem::invalid("start_local", error.to_string()))?;
+            .map_err(civil_problem)?;
+    if start.start <= state.clock.now() {
+        return Err(Problem::invalid("start_local", "the performance must start in the future"));
+    }
     let on_sale: jiff::Timestamp = body.on_sale.parse().map_err(|_| {
         Problem::invalid("on_sale", "on_sale must be an RFC 3339 instant with an offset")
     })?;
@@ -528,6 +543,17 @@ async fn create_performance(
     tracing::info!(performance = %info.id, venue = %venue.id, title = %info.title, "performance created");
     let available = availability(&state.office, info.id).await?;
     Ok(HttpResponse::Created().json(PerformanceView::new(&info, &city, &venue, &available)))
+}
+
+/// A start time that cannot be, naming the field at fault.
+fn civil_problem(error: civil::CivilError) -> Problem {
+    let field = match error {
+        civil::CivilError::MalformedOffset { .. } | civil::CivilError::OffsetMismatch { .. } => {
+            "utc_offset"
+        }
+        _ => "start_local",
+    };
+    Problem::invalid(field, error.to_string())
 }
 
 fn limit_field(field: &str, value: Option<u32>) -> Result<u32, Problem> {
@@ -763,7 +789,13 @@ async fn purchase(state: State, Caller(user): Caller, body: Body<PurchaseRequest
     }
 
     let purchase = state.office.purchase(user, performance, tickets, body.payment_token).await;
-    let purchase = purchase.map_err(|error| booking_problem(performance, error))?;
+    let purchase = purchase.map_err(|error| match error {
+        BookingError::UnknownPerformance(_) => {
+            Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "unknown-ticket", "no such tickets")
+                .with("field", "ticket_ids")
+        }
+        error => booking_problem(performance, error),
+    })?;
     tracing::info!(%user, order = %purchase.order, tickets = purchase.tickets.len(), "purchase completed");
 
     let handle =

@@ -117,9 +117,14 @@ macro_rules! compound_id {
 compound_id!(TicketId, index);
 compound_id!(OrderId, number);
 
-/// Parses a plain decimal `u32`: no sign, no leading `+`, no whitespace.
+/// Parses a plain decimal `u32` written one way only: no sign, no
+/// whitespace, no leading zeros (so `084` and `84` are not both names of
+/// one thing).
 fn parse_u32(text: &str) -> Result<u32, ParseIdError> {
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(ParseIdError);
+    }
+    if text.len() > 1 && text.starts_with('0') {
         return Err(ParseIdError);
     }
     text.parse().map_err(|_| ParseIdError)
@@ -138,7 +143,19 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_refused() {
-        for text in ["", "17", "17-", "-3", "a-1", "1-+2", " 1-2", "1-2-3", "99999999999-1"] {
+        for text in [
+            "",
+            "17",
+            "17-",
+            "-3",
+            "a-1",
+            "1-+2",
+            " 1-2",
+            "1-2-3",
+            "99999999999-1",
+            "017-1",
+            "17-01",
+        ] {
             assert_eq!(text.parse::<TicketId>(), Err(ParseIdError), "{text:?}");
         }
     }

@@ -152,10 +152,66 @@ async fn unknown_body_ids_in_a_purchase_are_422() {
     let buyer = user(&server).await;
     let before = server.state(&show).await;
     let unknown_performance = [format!("{}-0", show.performance + 7)];
-    invalid(server.purchase(&buyer, &unknown_performance, "tok").await, "performance_id").await;
+    invalid(server.purchase(&buyer, &unknown_performance, "tok").await, "ticket_ids").await;
     invalid(server.purchase(&buyer, &[show.ticket(CAPACITY + 5)], "tok").await, "ticket_ids").await;
     invalid(server.purchase(&buyer, &[], "tok").await, "ticket_ids").await;
     invalid(server.purchase(&buyer, &["1-".to_owned()], "tok").await, "ticket_ids").await;
     invalid(server.purchase(&buyer, &[show.ticket(0)], "").await, "payment_token").await;
     assert_eq!(server.state(&show).await, before);
+}
+
+#[actix_web::test]
+async fn a_key_given_twice_is_422_and_changes_nothing() {
+    let server = Server::start().await;
+    let show = show(&server).await;
+    let buyer = user(&server).await;
+    let before = server.state(&show).await;
+    let body = format!(
+        r#"{{"performance_id": {p}, "performance_id": {p}, "section": "{SEATED}", "quantity": 1}}"#,
+        p = show.performance
+    );
+    let response = server
+        .send_bytes(Method::POST, &buyer.tickets(), Some(&buyer.token), body.into_bytes())
+        .await;
+    let problem = problem(response, StatusCode::UNPROCESSABLE_ENTITY, "duplicate-field").await;
+    assert_eq!(problem["field"], "performance_id");
+    assert_eq!(server.state(&show).await, before);
+}
+
+#[actix_web::test]
+async fn a_bad_query_names_its_parameter() {
+    let server = Server::start().await;
+    for (query, field) in [
+        ("limit=abc", "limit"),
+        ("limit=-1", "limit"),
+        ("limit=99999999999", "limit"),
+        ("foo=1", "foo"),
+        ("limit=1&limit=2", "limit"),
+        ("status=available", "status"),
+    ] {
+        let response = server.get(&format!("/cities?{query}")).await;
+        let problem = any_problem(response).await;
+        assert_eq!(problem["status"], 422, "{query}: {problem}");
+        assert_eq!(problem["field"], field, "{query}: {problem}");
+    }
+}
+
+#[actix_web::test]
+async fn ids_have_one_spelling_and_long_input_is_not_echoed_whole() {
+    let server = Server::start().await;
+    let show = show(&server).await;
+    let buyer = user(&server).await;
+    let padded = server.get(&format!("/cities/0{}/venues", show.city)).await;
+    problem(padded, StatusCode::NOT_FOUND, "not-found").await;
+
+    let long = "x".repeat(100_000);
+    let body = json!({ "performance_id": show.performance, "section": long, "quantity": 1 });
+    let problem = problem(
+        server.reserve(&buyer, body).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown-section",
+    )
+    .await;
+    let detail = problem["detail"].as_str().unwrap();
+    assert!(detail.chars().count() <= 301, "a detail of {} characters", detail.chars().count());
 }
