@@ -74,7 +74,10 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 const DEFAULT_LOG_FILTER: &str = "info,actix_http::h1::dispatcher=off";
 
 fn main() -> anyhow::Result<()> {
+    // Colours only for a person at a terminal, not in a log file.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stdout());
     tracing_subscriber::fmt()
+        .with_ansi(colour)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| DEFAULT_LOG_FILTER.into()),

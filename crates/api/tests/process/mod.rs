@@ -23,6 +23,8 @@ pub struct ServerProcess {
 /// How to start the server; the data dir is the one thing every test sets.
 pub struct Launch<'a> {
     pub data_dir: &'a Path,
+    /// What an empty data dir starts with: `empty` unless a test says.
+    pub catalogue: &'static str,
     pub args: Vec<String>,
     pub env: Vec<(String, String)>,
     /// Run the server under this program, such as `strace -f …`.
@@ -31,7 +33,13 @@ pub struct Launch<'a> {
 
 impl<'a> Launch<'a> {
     pub fn new(data_dir: &'a Path) -> Launch<'a> {
-        Launch { data_dir, args: Vec::new(), env: Vec::new(), wrapper: Vec::new() }
+        Launch {
+            data_dir,
+            catalogue: "empty",
+            args: Vec::new(),
+            env: Vec::new(),
+            wrapper: Vec::new(),
+        }
     }
 }
 
@@ -56,7 +64,7 @@ impl ServerProcess {
             .args(["serve", "--addr", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(launch.data_dir)
-            .args(["--catalogue", "empty", "--admin-token", ADMIN_TOKEN])
+            .args(["--catalogue", launch.catalogue, "--admin-token", ADMIN_TOKEN])
             .args(&launch.args)
             .env("RUST_LOG", "info")
             .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -68,18 +76,21 @@ impl ServerProcess {
         command.process_group(0);
         let child = command.spawn().expect("starting boxoffice");
 
-        let server = ServerProcess { child, base: format!("http://127.0.0.1:{port}"), log };
+        let mut server = ServerProcess { child, base: format!("http://127.0.0.1:{port}"), log };
         server.wait_until_ready().await;
         server
     }
 
-    async fn wait_until_ready(&self) {
+    async fn wait_until_ready(&mut self) {
         let client = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             let health = client.get(format!("{}/health", self.base)).send().await;
             if health.is_ok_and(|response| response.status().is_success()) {
                 return;
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("the server exited with {status}; its log:\n{}", self.log_text());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
