@@ -449,37 +449,42 @@ impl BoxOffice {
             payment_token,
             idempotency_key,
         };
-        let payments = &self.inner.deps.payments;
-        let reference = match payments.charge(charge).await {
-            PaymentOutcome::Approved { reference } => reference,
-            PaymentOutcome::Declined { reason } => {
-                return Err(BookingError::PaymentDeclined { reason })
-            }
-            PaymentOutcome::Failed { reason } => {
-                return Err(BookingError::PaymentFailed { reason })
-            }
-        };
+        let reference = self.charge(charge).await?;
 
         let payment = reference.clone();
         let completed =
             handle.command(|reply| CompletePurchase { user, tickets, payment, reply }).await;
-        match &completed {
+        if let Err(error) = &completed {
+            self.settle_failed(error, reference, quote.amount_minor);
+        }
+        completed
+    }
+
+    async fn charge(&self, charge: Charge) -> Result<String, BookingError> {
+        match self.inner.deps.payments.charge(charge).await {
+            PaymentOutcome::Approved { reference } => Ok(reference),
+            PaymentOutcome::Declined { reason } => Err(BookingError::PaymentDeclined { reason }),
+            PaymentOutcome::Failed { reason } => Err(BookingError::PaymentFailed { reason }),
+        }
+    }
+
+    /// A charge was made and its purchase did not complete.
+    fn settle_failed(&self, error: &BookingError, reference: String, amount_minor: i64) {
+        match error {
             // Nothing was bought with this charge: the hold lapsed while the
             // payment ran, or the actor never got the message.
-            Err(BookingError::Rejected(_) | BookingError::Overloaded) => {
-                self.refund(reference, quote.amount_minor)
+            BookingError::Rejected(_) | BookingError::Overloaded => {
+                self.refund(reference, amount_minor)
             }
             // The purchase may or may not have reached the disk before the
             // log failed; refunding could leave sold tickets unpaid.
-            Err(error) => tracing::error!(
+            error => tracing::error!(
                 %reference,
-                amount_minor = quote.amount_minor,
+                amount_minor,
                 %error,
                 "a payment was taken but its purchase may not be durable: reconcile by hand"
             ),
-            Ok(_) => {}
         }
-        completed
     }
 
     fn refund(&self, reference: String, amount_minor: i64) {
