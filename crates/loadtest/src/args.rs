@@ -1,0 +1,167 @@
+//! The flags of `loadtest rush` (and `loadtest compare`, which runs the same
+//! rush twice).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::arrivals::{Arrival, Shape};
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct RushArgs {
+    /// The server to rush (loopback only). Without it, a Boxoffice server is
+    /// started on a fresh temp data dir for this run.
+    #[arg(long)]
+    pub target: Option<String>,
+
+    /// The admin token, to create the performance to rush. Without one, a
+    /// performance already on sale is rushed.
+    #[arg(long, env = "BOXOFFICE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// The performance to rush when there is no admin token (default: the
+    /// on-sale one with the most tickets left).
+    #[arg(long)]
+    pub performance: Option<u32>,
+
+    /// The rush stops after this long, whatever is still under way.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+
+    /// How many buyers (default: `--demand` times what the venue can sell).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub buyers: Option<u32>,
+
+    /// Demand over supply, when `--buyers` is not given.
+    #[arg(long, default_value_t = 4.0)]
+    pub demand: f64,
+
+    /// Buyers arrive at this steady rate, such as 5000/s, instead of in a
+    /// burst.
+    #[arg(long, value_parser = parse_rate, conflicts_with = "burst_secs")]
+    pub arrival_rate: Option<f64>,
+
+    /// Every buyer arrives within this many seconds of the on-sale instant.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_positive)]
+    pub burst_secs: f64,
+
+    /// How arrivals spread over the burst.
+    #[arg(long, value_enum, default_value = "front-loaded")]
+    pub shape: Shape,
+
+    /// The share of buyers who pay for their hold; the rest walk away.
+    #[arg(long, default_value_t = 0.8, value_parser = parse_share)]
+    pub pay_share: f64,
+
+    /// The share of buyers who pick named seats from the available list;
+    /// the rest ask for a quantity in a section.
+    #[arg(long, default_value_t = 0.2, value_parser = parse_share)]
+    pub by_seat_share: f64,
+
+    /// Tickets per buyer, such as 2 or 1-4.
+    #[arg(long, default_value = "1-4", value_parser = parse_quantity)]
+    pub quantity: (u32, u32),
+
+    /// The venue layout when creating the performance: club, theatre,
+    /// concert-hall, arena, stadium, or a layout .json file.
+    #[arg(long, default_value = "stadium")]
+    pub layout: String,
+
+    /// Keep-alive connections the buyers share (and requests in flight).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub connections: u32,
+
+    /// Gives up on a request after this long (its outcome is then unknown).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Writes the JSON report here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+
+    /// Writes an SVG plot of latency and throughput over time here.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+
+    /// The hold time of the server this harness starts itself.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub hold_ttl: Duration,
+
+    /// Seeds the buyers' choices, for a repeatable rush.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+impl RushArgs {
+    pub fn arrival(&self) -> Arrival {
+        match self.arrival_rate {
+            Some(per_sec) => Arrival::Rate { per_sec },
+            None => Arrival::Burst { secs: self.burst_secs, shape: self.shape },
+        }
+    }
+
+    /// `--buyers`, or enough to ask for `--demand` times `places`.
+    pub fn buyers(&self, places: u64) -> usize {
+        if let Some(buyers) = self.buyers {
+            return buyers as usize;
+        }
+        let mean_quantity = f64::from(self.quantity.0 + self.quantity.1) / 2.0;
+        ((places as f64 * self.demand / mean_quantity).ceil() as usize).max(1)
+    }
+}
+
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|error| error.to_string())?;
+    if duration.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(duration)
+}
+
+fn parse_rate(text: &str) -> Result<f64, String> {
+    parse_positive(text.trim_end_matches("/s"))
+}
+
+fn parse_positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
+        _ => Err(format!("{text:?} is not a number above zero")),
+    }
+}
+
+fn parse_share(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(share) if (0.0..=1.0).contains(&share) => Ok(share),
+        _ => Err(format!("{text:?} is not a share from 0 to 1")),
+    }
+}
+
+/// The most tickets one buyer asks for: the server's default order limit.
+const QUANTITY_MAX: u32 = 10;
+
+fn parse_quantity(text: &str) -> Result<(u32, u32), String> {
+    let (low, high) = text.split_once('-').unwrap_or((text, text));
+    let parse =
+        |part: &str| part.trim().parse::<u32>().map_err(|_| format!("{text:?} is not 2 or 1-4"));
+    let (low, high) = (parse(low)?, parse(high)?);
+    if low == 0 || low > high || high > QUANTITY_MAX {
+        return Err(format!("quantities go from 1 to {QUANTITY_MAX}, low to high"));
+    }
+    Ok((low, high))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_and_rates_parse() {
+        assert_eq!(parse_quantity("1-4"), Ok((1, 4)));
+        assert_eq!(parse_quantity("2"), Ok((2, 2)));
+        assert!(parse_quantity("4-1").is_err());
+        assert!(parse_quantity("0").is_err());
+        assert!(parse_quantity("1-11").is_err());
+        assert_eq!(parse_rate("5000/s"), Ok(5000.0));
+        assert!(parse_rate("0/s").is_err());
+        assert!(parse_share("1.5").is_err());
+    }
+}

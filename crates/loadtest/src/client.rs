@@ -1,0 +1,348 @@
+//! Typed calls to the Boxoffice HTTP API (and to the baseline, which speaks
+//! the same paths and bodies), over one shared pool of keep-alive
+//! connections.
+//!
+//! Every request first takes a permit from a semaphore sized to the pool, so
+//! at most `connections` requests are on the wire at once and reqwest never
+//! opens more connections than that. Buyers that wait for a permit are
+//! still on the clock: their latency counts from when they were due.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use reqwest::{Method, Url};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
+
+/// Why a call did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The server answered with an error status and, usually, a problem
+    /// `code` such as `not-available`.
+    Status { status: u16, code: Option<String> },
+    /// The request timed out: it may or may not have taken effect.
+    Timeout,
+    /// No answer for another reason (connection refused or reset).
+    Transport,
+    /// A success status with a body that is not what the API promises.
+    Decode,
+}
+
+impl Failure {
+    /// How the failure is counted in the errors-by-status table.
+    pub fn key(&self) -> String {
+        match self {
+            Failure::Status { status, code: Some(code) } => format!("{status} {code}"),
+            Failure::Status { status, code: None } => status.to_string(),
+            Failure::Timeout => "timeout".into(),
+            Failure::Transport => "transport".into(),
+            Failure::Decode => "bad-body".into(),
+        }
+    }
+
+    pub fn is_code(&self, wanted: &str) -> bool {
+        matches!(self, Failure::Status { code: Some(code), .. } if code == wanted)
+    }
+
+    pub fn is_server_error(&self) -> bool {
+        matches!(self, Failure::Status { status, .. } if *status >= 500)
+    }
+
+    /// Whether the call might have taken effect without our hearing of it.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Failure::Timeout | Failure::Transport | Failure::Decode)
+    }
+}
+
+pub type Reply<T> = Result<T, Failure>;
+
+/// A performance and the catalogue path to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct PerformanceRef {
+    pub city: u32,
+    pub venue: u32,
+    pub performance: u32,
+}
+
+impl PerformanceRef {
+    fn path(&self) -> String {
+        let PerformanceRef { city, venue, performance } = self;
+        format!("cities/{city}/venues/{venue}/performances/{performance}")
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct PerformanceView {
+    pub id: u32,
+    pub city_id: u32,
+    pub venue_id: u32,
+    pub on_sale: String,
+    pub capacity: u32,
+    pub available: u32,
+    #[serde(default)]
+    pub sections: Option<Vec<SectionView>>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct SectionView {
+    pub name: String,
+    pub capacity: u32,
+    #[serde(default)]
+    pub available: Option<u32>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct TicketView {
+    pub id: String,
+    pub section: String,
+    pub status: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Reservation {
+    pub reserved_until: String,
+    pub tickets: Vec<TicketView>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub struct Order {
+    pub id: String,
+    pub tickets: Vec<TicketView>,
+}
+
+#[derive(Deserialize)]
+struct OrderReply {
+    order: Order,
+}
+
+/// A registered buyer's credentials.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Account {
+    pub id: u32,
+    pub token: String,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: u32,
+}
+
+/// What a reservation asks for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pick {
+    Quantity { section: String, quantity: u32 },
+    Tickets(Vec<String>),
+}
+
+/// The API client: a base URL, one connection pool and its gate.
+#[derive(Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: Url,
+    gate: Arc<Semaphore>,
+    admin_token: Option<String>,
+}
+
+impl Api {
+    pub fn new(
+        base: Url,
+        connections: usize,
+        timeout: Duration,
+        admin_token: Option<String>,
+    ) -> anyhow::Result<Api> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(connections)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .tcp_nodelay(true)
+            .build()
+            .context("building the HTTP client")?;
+        let gate = Arc::new(Semaphore::new(connections.max(1)));
+        Ok(Api { http, base, gate, admin_token })
+    }
+
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    pub fn has_admin_token(&self) -> bool {
+        self.admin_token.is_some()
+    }
+
+    fn url(&self, path: &str) -> Url {
+        self.base.join(path).expect("paths the client builds are valid")
+    }
+
+    /// Sends one request through the gate and decodes a success as `T`.
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Reply<(T, reqwest::header::HeaderMap)> {
+        let _permit = self.gate.acquire().await.expect("the gate is never closed");
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(token) = bearer {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(transport_failure)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.map_err(transport_failure)?;
+        if !status.is_success() {
+            return Err(Failure::Status { status: status.as_u16(), code: problem_code(&bytes) });
+        }
+        let value = serde_json::from_slice(&bytes).map_err(|_| Failure::Decode)?;
+        Ok((value, headers))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Reply<T> {
+        self.call(Method::GET, path, None, None).await.map(|(value, _)| value)
+    }
+
+    fn admin(&self) -> Option<&str> {
+        self.admin_token.as_deref()
+    }
+
+    pub async fn health(&self) -> Reply<serde_json::Value> {
+        self.get("health").await
+    }
+
+    pub async fn performance(&self, performance: &PerformanceRef) -> Reply<PerformanceView> {
+        self.get(&performance.path()).await
+    }
+
+    /// One page of a performance's tickets, after the ticket id `after`.
+    pub async fn tickets(
+        &self,
+        performance: &PerformanceRef,
+        status: Option<&str>,
+        limit: u32,
+        after: Option<&str>,
+    ) -> Reply<Vec<TicketView>> {
+        let mut path = format!("{}/tickets?limit={limit}", performance.path());
+        if let Some(status) = status {
+            path.push_str(&format!("&status={status}"));
+        }
+        if let Some(after) = after {
+            path.push_str(&format!("&after={after}"));
+        }
+        self.get(&path).await
+    }
+
+    pub async fn register(&self, name: &str, email: &str, phone: &str) -> Reply<Account> {
+        let body = serde_json::json!({ "name": name, "email": email, "phone": phone });
+        self.call(Method::POST, "users", None, Some(body)).await.map(|(value, _)| value)
+    }
+
+    pub async fn reserve(
+        &self,
+        account: &Account,
+        performance: u32,
+        pick: &Pick,
+    ) -> Reply<Reservation> {
+        let body = match pick {
+            Pick::Quantity { section, quantity } => serde_json::json!({
+                "performance_id": performance, "section": section, "quantity": quantity,
+            }),
+            Pick::Tickets(ids) => {
+                serde_json::json!({ "performance_id": performance, "ticket_ids": ids })
+            }
+        };
+        let path = format!("users/{}/tickets", account.id);
+        let reply = self.call(Method::POST, &path, Some(&account.token), Some(body)).await;
+        reply.map(|(value, _)| value)
+    }
+
+    pub async fn purchase(&self, account: &Account, ticket_ids: &[String]) -> Reply<Order> {
+        let body = serde_json::json!({ "ticket_ids": ticket_ids, "payment_token": "tok" });
+        let path = format!("users/{}/tickets", account.id);
+        let reply = self.call::<OrderReply>(Method::PUT, &path, Some(&account.token), Some(body));
+        reply.await.map(|(value, _)| value.order)
+    }
+
+    // The catalogue, as an admin.
+
+    pub async fn create_city(&self, name: &str) -> Reply<u32> {
+        let body = serde_json::json!({
+            "name": name, "country": "CH", "time_zone": "Europe/Zurich", "currency": "CHF",
+        });
+        let reply = self.call::<Created>(Method::POST, "cities", self.admin(), Some(body)).await;
+        reply.map(|(created, _)| created.id)
+    }
+
+    pub async fn create_venue(
+        &self,
+        city: u32,
+        name: &str,
+        layout: serde_json::Value,
+    ) -> Reply<u32> {
+        let body = serde_json::json!({ "name": name, "layout": layout });
+        let path = format!("cities/{city}/venues");
+        let reply = self.call::<Created>(Method::POST, &path, self.admin(), Some(body)).await;
+        reply.map(|(created, _)| created.id)
+    }
+
+    pub async fn create_performance(
+        &self,
+        city: u32,
+        venue: u32,
+        title: &str,
+        on_sale: &str,
+    ) -> Reply<u32> {
+        let body = serde_json::json!({
+            "title": title, "start_local": "2099-06-01T20:00:00", "on_sale": on_sale,
+        });
+        let path = format!("cities/{city}/venues/{venue}/performances");
+        let reply = self.call::<Created>(Method::POST, &path, self.admin(), Some(body)).await;
+        reply.map(|(created, _)| created.id)
+    }
+
+    // Browsing, to find a performance without the admin token.
+
+    pub async fn list_ids(&self, path: &str) -> Reply<Vec<u32>> {
+        let mut ids = Vec::new();
+        let mut after: Option<u32> = None;
+        loop {
+            let mut page = format!("{path}?limit=1000");
+            if let Some(after) = after {
+                page.push_str(&format!("&after={after}"));
+            }
+            let found: Vec<Created> = self.get(&page).await?;
+            let full = found.len() == 1000;
+            ids.extend(found.iter().map(|item| item.id));
+            after = ids.last().copied();
+            if !full {
+                return Ok(ids);
+            }
+        }
+    }
+
+    pub async fn performances_at(&self, city: u32, venue: u32) -> Reply<Vec<PerformanceView>> {
+        self.get(&format!("cities/{city}/venues/{venue}/performances?limit=1000")).await
+    }
+}
+
+fn transport_failure(error: reqwest::Error) -> Failure {
+    if error.is_timeout() {
+        Failure::Timeout
+    } else {
+        Failure::Transport
+    }
+}
+
+/// The `code` member of an RFC 9457 problem body, if there is one.
+fn problem_code(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Problem {
+        code: Option<String>,
+    }
+    serde_json::from_slice::<Problem>(body).ok().and_then(|problem| problem.code)
+}

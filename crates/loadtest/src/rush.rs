@@ -1,0 +1,308 @@
+//! The rush itself: virtual buyers arriving open-loop at their due times,
+//! each viewing the performance, reserving, then paying or walking away.
+//!
+//! The dispatcher starts each buyer at its due time, never waiting for
+//! earlier buyers, and every latency counts from when the request was meant
+//! to go out (the buyer's due time for its first request, the previous
+//! answer for the next), so time spent queueing for a connection is
+//! measured rather than hidden.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use parking_lot::Mutex;
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use tokio::task::JoinSet;
+
+use crate::audit::{AckedOrder, Ledger};
+use crate::client::{Account, Api, Failure, Order, PerformanceRef, PerformanceView, Pick, Reply};
+use crate::stats::{Op, Outcome, Recorder, Stats};
+
+/// What every buyer of one rush does, and when.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub performance: PerformanceRef,
+    /// Each buyer's due offset from the on-sale instant.
+    pub due: Vec<Duration>,
+    /// The rush stops here, whatever is still under way.
+    pub duration: Duration,
+    pub pay_share: f64,
+    pub by_seat_share: f64,
+    /// Tickets per buyer, drawn uniformly from this range.
+    pub quantity: (u32, u32),
+    pub seed: u64,
+}
+
+/// The first page of available tickets a by-seat buyer chooses from: the
+/// best seats, which is what a crowd goes for.
+const SEAT_PAGE: u32 = 100;
+
+/// What the rush leaves for the report and the audit.
+pub struct Finished {
+    pub stats: Stats,
+    pub ledger: Ledger,
+    /// From the on-sale instant to the last answer.
+    pub elapsed: Duration,
+    /// Buyers whose due time came before the rush stopped.
+    pub arrived: usize,
+    /// The latest instant any hold taken lasts until.
+    pub latest_hold: Option<SystemTime>,
+}
+
+/// The purchases made so far, for the audit.
+#[derive(Default)]
+struct Book {
+    acked: Vec<AckedOrder>,
+    unknown: Vec<Vec<String>>,
+    /// Purchases sent and not yet answered, by buyer.
+    pending: HashMap<usize, Vec<String>>,
+    latest_hold: Option<SystemTime>,
+}
+
+struct Shared {
+    api: Api,
+    plan: Plan,
+    recorder: Recorder,
+    book: Mutex<Book>,
+}
+
+/// Runs the rush; `accounts` holds one account per buyer of the plan.
+pub async fn run(api: Api, plan: Plan, accounts: Vec<Account>) -> Finished {
+    // A moment's lead, so the first due times are not already late.
+    let start = Instant::now() + Duration::from_millis(20);
+    let deadline = start + plan.duration;
+    let buyers = plan.due.len();
+    let shared =
+        Arc::new(Shared { api, plan, recorder: Recorder::new(start), book: Mutex::default() });
+
+    let progress = crate::setup::bar(buyers as u64, "rush");
+    let ticker = tokio::spawn(show_progress(shared.clone(), progress.clone()));
+    let mut tasks = JoinSet::new();
+    let arrived = dispatch(&shared, accounts, start, deadline, &mut tasks).await;
+    let _ = tokio::time::timeout_at(deadline.into(), drain(&mut tasks)).await;
+    stop_unfinished(&shared, &mut tasks).await;
+    ticker.abort();
+    // Awaited so the ticker's handle on the shared state is gone.
+    let _ = ticker.await;
+    progress.finish_and_clear();
+
+    let shared = Arc::into_inner(shared).expect("every buyer is done");
+    finish(shared, arrived)
+}
+
+/// Starts each buyer at its due time, until the rush's time is up.
+async fn dispatch(
+    shared: &Arc<Shared>,
+    accounts: Vec<Account>,
+    start: Instant,
+    deadline: Instant,
+    tasks: &mut JoinSet<()>,
+) -> usize {
+    let mut arrived = 0;
+    for (index, (offset, account)) in shared.plan.due.iter().zip(accounts).enumerate() {
+        let due = start + *offset;
+        if due >= deadline {
+            break;
+        }
+        tokio::time::sleep_until(due.into()).await;
+        tasks.spawn(buyer(shared.clone(), index, account, due));
+        arrived += 1;
+        while tasks.try_join_next().is_some() {}
+    }
+    arrived
+}
+
+async fn drain(tasks: &mut JoinSet<()>) {
+    while tasks.join_next().await.is_some() {}
+}
+
+/// Stops the buyers still under way when time ran out; a purchase they had
+/// sent may still complete on the server, so its outcome is unknown.
+async fn stop_unfinished(shared: &Shared, tasks: &mut JoinSet<()>) {
+    let unfinished = tasks.len();
+    tasks.abort_all();
+    drain(tasks).await;
+    let now = Instant::now();
+    for _ in 0..unfinished {
+        shared.recorder.finished(Outcome::Unfinished, now, now);
+    }
+    let mut book = shared.book.lock();
+    let pending: Vec<Vec<String>> = book.pending.drain().map(|(_, tickets)| tickets).collect();
+    book.unknown.extend(pending);
+}
+
+fn finish(shared: Shared, arrived: usize) -> Finished {
+    let book = shared.book.into_inner();
+    let stats = shared.recorder.into_stats();
+    Finished {
+        elapsed: stats.last_answer,
+        stats,
+        ledger: Ledger { acked: book.acked, unknown: book.unknown, ..Ledger::default() },
+        arrived,
+        latest_hold: book.latest_hold,
+    }
+}
+
+async fn show_progress(shared: Arc<Shared>, progress: indicatif::ProgressBar) {
+    let mut ticks = tokio::time::interval(Duration::from_millis(200));
+    loop {
+        ticks.tick().await;
+        let (done, purchased, sold_out) = shared.recorder.snapshot();
+        progress.set_position(done);
+        progress.set_message(format!("purchased {purchased}, sold out {sold_out}"));
+    }
+}
+
+/// One buyer's visit, from its due time to its outcome.
+async fn buyer(shared: Arc<Shared>, index: usize, account: Account, due: Instant) {
+    let seed = shared.plan.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (outcome, done) = visit(&shared, index, &account, due, &mut rng).await;
+    shared.recorder.finished(outcome, due, done);
+}
+
+/// Runs `call` as `op`, timed from `intended`; answers with when it ended.
+async fn timed<T>(
+    shared: &Shared,
+    op: Op,
+    intended: Instant,
+    call: impl Future<Output = Reply<T>>,
+) -> (Reply<T>, Instant) {
+    let reply = call.await;
+    let done = Instant::now();
+    let failure = reply.as_ref().err().map(Failure::key);
+    shared.recorder.request(op, intended, done, failure.as_deref());
+    (reply, done)
+}
+
+async fn visit(
+    shared: &Shared,
+    index: usize,
+    account: &Account,
+    due: Instant,
+    rng: &mut StdRng,
+) -> (Outcome, Instant) {
+    let plan = &shared.plan;
+    let (view, at) = timed(shared, Op::View, due, shared.api.performance(&plan.performance)).await;
+    let Ok(view) = view else { return (Outcome::Failed, at) };
+    shared.recorder.availability(at, view.available);
+    if view.available == 0 {
+        return (Outcome::SoldOut, at);
+    }
+
+    let quantity = rng.random_range(plan.quantity.0..=plan.quantity.1);
+    let by_seat = rng.random_bool(plan.by_seat_share) || view.sections.is_none();
+    let (pick, at) = if by_seat {
+        match pick_seats(shared, at, quantity, rng).await {
+            Ok((pick, at)) => (pick, at),
+            Err(ended) => return ended,
+        }
+    } else {
+        (pick_section(&view, quantity, rng), at)
+    };
+
+    let performance = plan.performance.performance;
+    let reserve = shared.api.reserve(account, performance, &pick);
+    let (reserved, at) = timed(shared, Op::Reserve, at, reserve).await;
+    let reservation = match reserved {
+        Ok(reservation) => reservation,
+        Err(failure) if failure.is_code("not-available") && by_seat => {
+            return (Outcome::SeatTaken, at)
+        }
+        Err(failure) if failure.is_code("not-available") => return (Outcome::SoldOut, at),
+        Err(_) => return (Outcome::Failed, at),
+    };
+    shared.recorder.reserved(at);
+    note_hold(shared, &reservation.reserved_until);
+
+    if !rng.random_bool(plan.pay_share) {
+        return (Outcome::Abandoned, at);
+    }
+    let tickets: Vec<String> = reservation.tickets.into_iter().map(|ticket| ticket.id).collect();
+    purchase(shared, index, account, tickets, at).await
+}
+
+/// A named-seat buyer looks at the best seats left and picks some at
+/// random; with none left, the show is sold out.
+async fn pick_seats(
+    shared: &Shared,
+    intended: Instant,
+    quantity: u32,
+    rng: &mut StdRng,
+) -> Result<(Pick, Instant), (Outcome, Instant)> {
+    let list = shared.api.tickets(&shared.plan.performance, Some("available"), SEAT_PAGE, None);
+    let (seats, at) = timed(shared, Op::Seats, intended, list).await;
+    let Ok(seats) = seats else { return Err((Outcome::Failed, at)) };
+    if seats.is_empty() {
+        shared.recorder.availability(at, 0);
+        return Err((Outcome::SoldOut, at));
+    }
+    let chosen = seats.choose_multiple(rng, quantity as usize);
+    Ok((Pick::Tickets(chosen.map(|ticket| ticket.id.clone()).collect()), at))
+}
+
+/// A quantity buyer picks a section with enough places left, or, when no
+/// section has, takes what the fullest-left section still has.
+fn pick_section(view: &PerformanceView, quantity: u32, rng: &mut StdRng) -> Pick {
+    let sections = view.sections.as_deref().unwrap_or_default();
+    let left = |section: &&crate::client::SectionView| section.available.unwrap_or(0);
+    let roomy: Vec<_> = sections.iter().filter(|section| left(section) >= quantity).collect();
+    if let Some(section) = roomy.choose(rng) {
+        return Pick::Quantity { section: section.name.clone(), quantity };
+    }
+    match sections.iter().max_by_key(left) {
+        Some(section) => {
+            Pick::Quantity { section: section.name.clone(), quantity: left(&section).max(1) }
+        }
+        None => Pick::Quantity { section: String::new(), quantity },
+    }
+}
+
+fn note_hold(shared: &Shared, reserved_until: &str) {
+    let Ok(until) = humantime::parse_rfc3339_weak(reserved_until) else { return };
+    let mut book = shared.book.lock();
+    book.latest_hold = Some(book.latest_hold.map_or(until, |latest| latest.max(until)));
+}
+
+/// Pays for held tickets, keeping the ledger the audit checks: the purchase
+/// is pending from before it is sent until its answer says what happened.
+async fn purchase(
+    shared: &Shared,
+    index: usize,
+    account: &Account,
+    tickets: Vec<String>,
+    intended: Instant,
+) -> (Outcome, Instant) {
+    shared.book.lock().pending.insert(index, tickets.clone());
+    let (bought, at) =
+        timed(shared, Op::Purchase, intended, shared.api.purchase(account, &tickets)).await;
+    let mut book = shared.book.lock();
+    let sent = book.pending.remove(&index).unwrap_or_default();
+    match bought {
+        Ok(order) => {
+            drop(book);
+            acknowledged(shared, order, at);
+            (Outcome::Purchased, at)
+        }
+        Err(failure) if failure.outcome_unknown() => {
+            book.unknown.push(sent);
+            (Outcome::PurchaseUnknown, at)
+        }
+        // Lapsed (410), or lapsed and taken by another buyer (409 not-held):
+        // either way the buyer paid too late.
+        Err(failure) if failure.is_code("hold-expired") || failure.is_code("not-held") => {
+            (Outcome::HoldExpired, at)
+        }
+        Err(_) => (Outcome::Failed, at),
+    }
+}
+
+fn acknowledged(shared: &Shared, order: Order, at: Instant) {
+    let tickets: Vec<String> = order.tickets.into_iter().map(|ticket| ticket.id).collect();
+    shared.recorder.purchased(at, tickets.len());
+    shared.book.lock().acked.push(AckedOrder { order_id: order.id, tickets });
+}
