@@ -4,8 +4,15 @@
 //!
 //! Every request first takes a permit from a semaphore sized to the pool, so
 //! at most `connections` requests are on the wire at once and reqwest never
-//! opens more connections than that. Buyers that wait for a permit are
-//! still on the clock: their latency counts from when they were due.
+//! opens more connections than that.
+//!
+//! A buyer is served from start to finish once admitted ([`Api::admit`]):
+//! at most `connections` buyers are under way at once, each as if on a
+//! keep-alive connection of its own, and the rest wait their turn, as in
+//! the waiting room of a real on-sale. Without it, a buyer who got seats
+//! would queue behind every newcomer's first look, and in a burst its hold
+//! would lapse before it could pay. Waiting buyers are still on the clock:
+//! their latency counts from when they were due.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -142,6 +149,8 @@ pub struct Api {
     http: reqwest::Client,
     base: Url,
     gate: Arc<Semaphore>,
+    /// Buyers under way, as many as there are connections.
+    admitted: Arc<Semaphore>,
     admin_token: Option<String>,
 }
 
@@ -161,7 +170,13 @@ impl Api {
             .build()
             .context("building the HTTP client")?;
         let gate = Arc::new(Semaphore::new(connections.max(1)));
-        Ok(Api { http, base, gate, admin_token })
+        let admitted = Arc::new(Semaphore::new(connections.max(1)));
+        Ok(Api { http, base, gate, admitted, admin_token })
+    }
+
+    /// Waits until a buyer may start; it is served until the permit drops.
+    pub async fn admit(&self) -> tokio::sync::OwnedSemaphorePermit {
+        self.admitted.clone().acquire_owned().await.expect("the waiting room never closes")
     }
 
     pub fn base(&self) -> &Url {

@@ -161,6 +161,7 @@ async fn show_progress(shared: Arc<Shared>, progress: indicatif::ProgressBar) {
 async fn buyer(shared: Arc<Shared>, index: usize, account: Account, due: Instant) {
     let seed = shared.plan.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut rng = StdRng::seed_from_u64(seed);
+    let _served = shared.api.admit().await;
     let (outcome, done) = visit(&shared, index, &account, due, &mut rng).await;
     shared.recorder.finished(outcome, due, done);
 }
