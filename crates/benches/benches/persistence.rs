@@ -5,6 +5,8 @@
 //! - `persistence/append/sled-group-commit-64-appenders`: `SledJournal` with
 //!   64 appenders in flight, so its committer packs many events into one
 //!   flush + fdatasync (the design).
+//! - `persistence/append/sled-group-commit-1024-appenders`: the same with a
+//!   crowd of 1,024, as under a stadium rush: batches grow with the load.
 //! - `persistence/append/sled-one-at-a-time-1-appender`: the same journal
 //!   with a single appender, so every event pays its own commit: the naive
 //!   design of one fsync per event.
@@ -32,6 +34,10 @@ use tokio::sync::oneshot;
 /// Appenders in flight for the group-commit case: the engine sees about as
 /// many replies waiting under an on-sale rush (cf. 64 HTTP connections).
 const GROUP_APPENDERS: usize = 64;
+
+/// A bigger crowd: the engine's events during a stadium rush, when every
+/// actor's replies wait on the same log (batches grow only with load).
+const CROWD_APPENDERS: usize = 1024;
 
 type Group<'a> = BenchmarkGroup<'a, WallTime>;
 
@@ -147,6 +153,8 @@ fn persistence(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     let grouped = format!("sled-group-commit-{GROUP_APPENDERS}-appenders");
     bench_sled(&mut group, &runtime, &grouped, GROUP_APPENDERS);
+    let crowd = format!("sled-group-commit-{CROWD_APPENDERS}-appenders");
+    bench_sled(&mut group, &runtime, &crowd, CROWD_APPENDERS);
     bench_sled(&mut group, &runtime, "sled-one-at-a-time-1-appender", 1);
     bench_raw_file(&mut group);
     group.finish();
