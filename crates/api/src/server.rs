@@ -90,7 +90,6 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         App::new()
             .app_data(state.clone())
             .app_data(crate::body::json_config())
-            .wrap(middleware::NormalizePath::trim())
             .wrap(middleware::from_fn(count_responses))
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))

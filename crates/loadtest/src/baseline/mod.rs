@@ -126,7 +126,6 @@ pub async fn start(args: BaselineArgs) -> anyhow::Result<(SocketAddr, actix_web:
         App::new()
             .app_data(web::Data::new(state))
             .app_data(problem::payload_config())
-            .wrap(middleware::NormalizePath::trim())
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))
     })
