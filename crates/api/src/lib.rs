@@ -5,11 +5,13 @@
 //! - [`body`] reads JSON bodies and query strings with 400/413/422 told apart.
 //! - [`auth`] checks bearer tokens.
 //! - [`server`] starts everything: store, recovery, engine, HTTP.
+//! - [`cli`] is the `serve` command line, shared with the load test.
 //! - [`seed`] builds the demo catalogue and the full day of load from the
 //!   data embedded from `crates/api/data/`.
 
 pub mod auth;
 pub mod body;
+pub mod cli;
 pub mod problem;
 pub mod routes;
 pub mod seed;

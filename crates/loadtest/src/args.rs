@@ -109,13 +109,8 @@ impl RushArgs {
     }
 }
 
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let duration = humantime::parse_duration(text).map_err(|error| error.to_string())?;
-    if duration.is_zero() {
-        return Err("must be longer than zero".into());
-    }
-    Ok(duration)
-}
+/// Durations read as the server reads them: `5s`, `10m`, never zero.
+pub use api::cli::parse_duration;
 
 fn parse_rate(text: &str) -> Result<f64, String> {
     parse_positive(text.trim_end_matches("/s"))

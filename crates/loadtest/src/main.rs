@@ -24,7 +24,7 @@ enum Command {
     Compare(Box<CompareArgs>),
     /// Run the Boxoffice server (what `rush` starts as its child).
     #[command(hide = true)]
-    ServeBoxoffice(serve::ServeArgs),
+    ServeBoxoffice(serve::ServeBoxoffice),
     /// Run the MariaDB baseline server (what `compare` starts as its child).
     Baseline(Box<loadtest::baseline::BaselineArgs>),
 }
