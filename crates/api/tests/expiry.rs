@@ -6,7 +6,7 @@ mod process;
 
 use std::time::{Duration, Instant};
 
-use process::{create_world, Launch, ServerProcess};
+use process::{create_world, sign_up, Launch, ServerProcess};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,17 +22,9 @@ async fn a_hold_survives_a_kill_and_still_expires_at_its_instant() {
 
     let mut server = ServerProcess::start(launch()).await;
     let world = create_world(&client, &server.base).await;
-    let user: Value = client
-        .post(format!("{}/users", server.base))
-        .json(&json!({ "name": "Ana", "email": "ana@example.org", "phone": "+41 44 123 45 67" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = user["token"].as_str().unwrap().to_owned();
-    let tickets_url = |base: &str| format!("{base}/users/{}/tickets", user["id"]);
+    let buyer = sign_up(&client, &server.base, "ana@example.org").await;
+    let token = buyer.token.clone();
+    let tickets_url = |base: &str| buyer.tickets(base);
 
     let body = json!({ "performance_id": world.performance, "section": "Stalls", "quantity": 2 });
     let response = client

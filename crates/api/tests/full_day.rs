@@ -7,7 +7,7 @@ mod process;
 
 use std::time::Duration;
 
-use process::{Launch, ServerProcess};
+use process::{sign_up, Launch, ServerProcess};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,17 +26,9 @@ async fn the_full_day_loads_serves_and_recovers() {
     assert_eq!(performance["id"], 10_000);
     assert_eq!(performance["capacity"], 1_001);
 
-    let user: Value = client
-        .post(format!("{}/users", server.base))
-        .json(&json!({ "name": "Tag", "email": "tag@example.org", "phone": "+41 44 123 45 67" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = format!("{}/users/{}/tickets", server.base, user["id"]);
-    let token = user["token"].as_str().unwrap();
+    let buyer = sign_up(&client, &server.base, "tag@example.org").await;
+    let url = buyer.tickets(&server.base);
+    let token = buyer.token.as_str();
     let body = json!({ "performance_id": 10_000, "section": "Stalls", "quantity": 4 });
     let held: Value = client
         .post(&url)
@@ -59,7 +51,7 @@ async fn the_full_day_loads_serves_and_recovers() {
 
     let performance: Value = get(&client, &server.base, &format!("{last}/10000")).await;
     assert_eq!(performance["available"], 997, "the sale did not survive");
-    let url = format!("{}/users/{}/tickets", server.base, user["id"]);
+    let url = buyer.tickets(&server.base);
     let own: Vec<Value> =
         client.get(&url).bearer_auth(token).send().await.unwrap().json().await.unwrap();
     assert_eq!(own.iter().filter(|t| t["status"] == "purchased").count(), 4);

@@ -16,7 +16,7 @@ mod process;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use process::{create_world, Launch, ServerProcess};
+use process::{create_world, sign_up, Launch, ServerProcess};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,18 +64,9 @@ async fn make_changes(base: &str) -> usize {
     let mut acknowledged = 3;
 
     for n in 0..8 {
-        let body = json!({ "name": "Trace", "email": format!("trace-{n}@example.org"), "phone": "+41 44 123 45 67" });
-        let user: Value = client
-            .post(format!("{base}/users"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let url = format!("{base}/users/{}/tickets", user["id"]);
-        let token = user["token"].as_str().unwrap();
+        let buyer = sign_up(&client, base, &format!("trace-{n}@example.org")).await;
+        let url = buyer.tickets(base);
+        let token = buyer.token.as_str();
 
         let body =
             json!({ "performance_id": world.performance, "section": "Stalls", "quantity": 2 });

@@ -105,7 +105,8 @@ impl ServerProcess {
     /// checkpoint, no flush.
     pub fn kill9(&mut self) {
         let group = format!("-{}", self.child.id());
-        let killed = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let killed =
+            Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         if !killed.is_ok_and(|status| status.success()) {
             let _ = self.child.kill();
         }
@@ -151,6 +152,26 @@ pub async fn create_world(client: &reqwest::Client, base: &str) -> World {
     let url = format!("{base}/cities/{}/venues/{}/performances", city["id"], venue["id"]);
     let performance: Value = created(admin(client.post(url)).json(&performance)).await;
     World { performance: performance["id"].as_u64().expect("an id") as u32, capacity: 3000 }
+}
+
+/// A signed-up buyer: their id and bearer token.
+pub struct Buyer {
+    pub id: u64,
+    pub token: String,
+}
+
+impl Buyer {
+    /// Where their own tickets are.
+    pub fn tickets(&self, base: &str) -> String {
+        format!("{base}/users/{}/tickets", self.id)
+    }
+}
+
+pub async fn sign_up(client: &reqwest::Client, base: &str, email: &str) -> Buyer {
+    let body = json!({ "name": "Käufer", "email": email, "phone": "+41 44 123 45 67" });
+    let user = created(client.post(format!("{base}/users")).json(&body)).await;
+    let id = user["id"].as_u64().expect("a user id");
+    Buyer { id, token: user["token"].as_str().expect("a token").to_owned() }
 }
 
 async fn created(request: reqwest::RequestBuilder) -> Value {
