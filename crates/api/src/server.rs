@@ -106,8 +106,8 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     Ok(Running { addr, office, server })
 }
 
-/// Counts answers by status class, and logs server errors, which a request
-/// should never cause.
+/// Counts answers by status class, and logs server errors other than 503,
+/// which a request should never cause.
 async fn count_responses(
     request: actix_web::dev::ServiceRequest,
     next: middleware::Next<impl actix_web::body::MessageBody>,
@@ -121,7 +121,10 @@ async fn count_responses(
         _ => "5xx",
     };
     metrics::counter!("http_responses_total", "class" => class).increment(1);
-    if status.is_server_error() {
+    // 503 is load shedding or fail-stop, counted above and said elsewhere;
+    // a log line for each would cost most under overload, when it is least
+    // affordable. Any other 5xx is a bug.
+    if status.is_server_error() && status != actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
         tracing::warn!(%status, path = response.request().path(), "answered a server error");
     }
     Ok(response)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::arrivals::{Arrival, Shape};
+use crate::arrivals::{self, Arrival, Shape};
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct RushArgs {
@@ -70,6 +70,27 @@ pub struct RushArgs {
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub connections: u32,
 
+    /// Buyers do not wait to be admitted: every buyer sends at its due time
+    /// (through the `--connections` gate), so an overload reaches the server,
+    /// which must shed it. A 503 or 429 ends the visit as `refused`.
+    #[arg(long)]
+    pub no_waiting_room: bool,
+
+    /// Arrivals at this rate, such as 10000/s, for the first
+    /// `--overload-secs`, then at `--arrival-rate` for the rest of the run.
+    #[arg(long, value_parser = parse_rate, requires_all = ["overload_secs", "arrival_rate"])]
+    pub overload_rate: Option<f64>,
+
+    /// How long the overload phase lasts, from the on-sale instant.
+    #[arg(long, value_parser = parse_positive, requires = "overload_rate")]
+    pub overload_secs: Option<f64>,
+
+    /// Buyers share this many accounts, round-robin, instead of one each, so
+    /// a long rush at a high rate does not wait for hundreds of thousands of
+    /// sign-ups. A reserve past the per-user limit ends as `user_limit`.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub accounts: Option<u32>,
+
     /// Gives up on a request after this long (its outcome is then unknown).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub request_timeout: Duration,
@@ -86,6 +107,11 @@ pub struct RushArgs {
     #[arg(long, default_value = "5s", value_parser = parse_duration)]
     pub hold_ttl: Duration,
 
+    /// The `--max-in-flight` of the server this harness starts itself:
+    /// requests waiting for one performance before it answers 503.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub server_max_in_flight: Option<u32>,
+
     /// Seeds the buyers' choices, for a repeatable rush.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -93,16 +119,24 @@ pub struct RushArgs {
 
 impl RushArgs {
     pub fn arrival(&self) -> Arrival {
-        match self.arrival_rate {
-            Some(per_sec) => Arrival::Rate { per_sec },
-            None => Arrival::Burst { secs: self.burst_secs, shape: self.shape },
+        match (self.arrival_rate, self.overload_rate.zip(self.overload_secs)) {
+            (Some(per_sec), Some((overload_per_sec, secs))) => {
+                Arrival::Overload { overload_per_sec, secs, per_sec }
+            }
+            (Some(per_sec), None) => Arrival::Rate { per_sec },
+            (None, _) => Arrival::Burst { secs: self.burst_secs, shape: self.shape },
         }
     }
 
-    /// `--buyers`, or enough to ask for `--demand` times `places`.
+    /// `--buyers`, or enough to ask for `--demand` times `places`; with an
+    /// overload phase, as many as arrive within `--duration`, since its
+    /// point is a rate held for a time, not a crowd of a given size.
     pub fn buyers(&self, places: u64) -> usize {
         if let Some(buyers) = self.buyers {
             return buyers as usize;
+        }
+        if let Arrival::Overload { .. } = self.arrival() {
+            return arrivals::arriving_within(self.arrival(), self.duration).max(1);
         }
         let mean_quantity = f64::from(self.quantity.0 + self.quantity.1) / 2.0;
         ((places as f64 * self.demand / mean_quantity).ceil() as usize).max(1)

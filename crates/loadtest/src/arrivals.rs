@@ -28,6 +28,22 @@ pub enum Arrival {
     Rate { per_sec: f64 },
     /// Every buyer within `secs` of the on-sale instant.
     Burst { secs: f64, shape: Shape },
+    /// `overload_per_sec` for the first `secs`, then `per_sec`: an overload
+    /// and the recovery from it.
+    Overload { overload_per_sec: f64, secs: f64, per_sec: f64 },
+}
+
+/// How many buyers of a steady or overload arrival are due before `within`.
+pub fn arriving_within(arrival: Arrival, within: Duration) -> usize {
+    let within = within.as_secs_f64();
+    let count = match arrival {
+        Arrival::Rate { per_sec } => within * per_sec,
+        Arrival::Overload { overload_per_sec, secs, per_sec } => {
+            overload_per_sec * secs.min(within) + per_sec * (within - secs).max(0.0)
+        }
+        Arrival::Burst { .. } => return 0,
+    };
+    count.ceil() as usize
 }
 
 /// How fast a front-loaded burst decays: a quarter of the burst's length,
@@ -42,6 +58,15 @@ pub fn schedule(buyers: usize, arrival: Arrival) -> Vec<Duration> {
 fn due(index: usize, buyers: usize, arrival: Arrival) -> Duration {
     let seconds = match arrival {
         Arrival::Rate { per_sec } => index as f64 / per_sec,
+        Arrival::Overload { overload_per_sec, secs, per_sec } => {
+            let overloaded = overload_per_sec * secs;
+            let index = index as f64;
+            if index < overloaded {
+                index / overload_per_sec
+            } else {
+                secs + (index - overloaded) / per_sec
+            }
+        }
         Arrival::Burst { secs, shape } => {
             // The buyer's place in the crowd, in [0, 1).
             let quantile = index as f64 / buyers.max(1) as f64;
@@ -101,6 +126,18 @@ mod tests {
         assert!(due.iter().all(|&t| (0.0..8.0).contains(&t)), "all within the burst");
         let first_quarter = due.iter().filter(|&&t| t < 2.0).count();
         assert!((6_000..6_600).contains(&first_quarter), "{first_quarter} in the first quarter");
+    }
+
+    #[test]
+    fn an_overload_phase_is_followed_by_the_normal_rate() {
+        let arrival = Arrival::Overload { overload_per_sec: 100.0, secs: 2.0, per_sec: 10.0 };
+        let buyers = arriving_within(arrival, Duration::from_secs(5));
+        assert_eq!(buyers, 230, "200 in the overload, 30 after");
+        let due = secs(&schedule(buyers, arrival));
+        assert!(due.windows(2).all(|pair| pair[0] <= pair[1]), "due times go forward");
+        assert!((due[199] - 1.99).abs() < 1e-9 && (due[200] - 2.0).abs() < 1e-9, "{due:?}");
+        assert!((due[201] - 2.1).abs() < 1e-9, "{due:?}");
+        assert!(*due.last().unwrap() < 5.0);
     }
 
     #[test]

@@ -52,7 +52,10 @@ pub async fn run(args: &CompareArgs) -> anyhow::Result<Comparison> {
              binary yet, so there is nothing to compare against; `loadtest rush` works"
         );
     }
-    let boxoffice_kind = ServerKind::Boxoffice { hold_ttl: args.rush.hold_ttl };
+    let boxoffice_kind = ServerKind::Boxoffice {
+        hold_ttl: args.rush.hold_ttl,
+        max_in_flight: args.rush.server_max_in_flight,
+    };
     let boxoffice = side(&args.rush, &boxoffice_kind).await?;
     let baseline_kind = ServerKind::Baseline {
         database_url: args.database_url.clone(),

@@ -14,7 +14,7 @@ use crate::cpu::{cpu_time, CpuUse};
 use crate::report::{self, CpuReport, RushReport};
 use crate::rush::{self, Plan};
 use crate::server_child::{ServerChild, ServerKind};
-use crate::{arrivals, layouts, setup};
+use crate::{arrivals, layouts, memory, setup};
 
 /// Runs `loadtest rush`: against `--target`, or a Boxoffice server started
 /// for it.
@@ -25,7 +25,13 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<RushReport> {
             let admin = args.admin_token.clone().filter(|token| !token.is_empty());
             rush_at(args, with_slash(base), admin, None, "external").await
         }
-        None => rush_self_started(args, &ServerKind::Boxoffice { hold_ttl: args.hold_ttl }).await,
+        None => {
+            let kind = ServerKind::Boxoffice {
+                hold_ttl: args.hold_ttl,
+                max_in_flight: args.server_max_in_flight,
+            };
+            rush_self_started(args, &kind).await
+        }
     }
 }
 
@@ -69,7 +75,9 @@ async fn rush_at(
         buyers,
         "rushing"
     );
-    let accounts = setup::register_accounts(&api, &run, buyers, args.connections as usize).await?;
+    let accounts = args.accounts.map_or(buyers, |shared| shared as usize).min(buyers);
+    let accounts =
+        setup::register_accounts(&api, &run, accounts, args.connections as usize).await?;
     let plan = Plan {
         performance,
         due: arrivals::schedule(buyers, args.arrival()),
@@ -78,11 +86,17 @@ async fn rush_at(
         by_seat_share: args.by_seat_share,
         quantity: args.quantity,
         seed: args.seed,
+        waiting_room: !args.no_waiting_room,
     };
 
+    let memory = server_pid.map(memory::Sampler::start);
     let (cpu_before, started) = (cpu_readings(server_pid)?, Instant::now());
     let finished = rush::run(api.clone(), plan, accounts).await;
     let (cpu_after, wall) = (cpu_readings(server_pid)?, started.elapsed());
+    let server_rss = match memory.zip(server_pid) {
+        Some((memory, pid)) => memory.stop(pid).await,
+        None => None,
+    };
 
     let mut ledger = finished.ledger.clone();
     ledger.sold_before = sold_before;
@@ -99,6 +113,7 @@ async fn rush_at(
         buyers,
         arrival: args.arrival(),
         cpu,
+        server_rss,
     };
     Ok(report::build(context, &finished, audit))
 }

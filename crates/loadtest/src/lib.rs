@@ -11,7 +11,8 @@
 //! - [`report`], [`plot`]: the JSON report, the summary table, the SVG.
 //! - [`harness`]: one whole rush; [`compare`]: Boxoffice against the baseline.
 //! - [`serve`], [`server_child`]: the server under test in its own process;
-//!   [`cpu`]: what each process used; [`target`]: loopback targets only.
+//!   [`cpu`]: what each process used; [`memory`]: the server's resident
+//!   memory; [`target`]: loopback targets only.
 //! - [`baseline`]: the MariaDB baseline server, for `compare`.
 
 pub mod args;
@@ -22,6 +23,7 @@ pub mod compare;
 pub mod cpu;
 pub mod harness;
 pub mod layouts;
+pub mod memory;
 pub mod plot;
 pub mod report;
 pub mod rush;

@@ -1,5 +1,5 @@
 //! An SVG plot of the rush over time: latency (p50, p99) on top, throughput
-//! (reserves, purchases, refusals per second) below.
+//! (reserves, purchases, refusals, load shed per second) below.
 //!
 //! plotters draws with its SVG backend only, so no system font library is
 //! needed: text goes into the file as SVG `<text>` for the viewer to render,
@@ -40,10 +40,11 @@ fn latency(area: &Area, timeline: &[SecondReport], title: &str) -> Drawn {
 }
 
 fn throughput(area: &Area, timeline: &[SecondReport]) -> Drawn {
-    let lines: [Line; 3] = [
+    let lines: [Line; 4] = [
         ("reserves", GREEN, |s| s.reserves as f64),
         ("purchases", BLUE, |s| s.purchases as f64),
         ("sold out / taken / lapsed", RED, |s| s.refused as f64),
+        ("shed (503 / 429)", MAGENTA, |s| s.shed as f64),
     ];
     panel(area, timeline, "throughput per second", "per second", &lines)
 }

@@ -11,6 +11,7 @@ use crate::arrivals::Arrival;
 use crate::audit::AuditReport;
 use crate::client::PerformanceRef;
 use crate::cpu::CpuUse;
+use crate::memory::Rss;
 use crate::rush::Finished;
 use crate::stats::{Op, Outcome, Percentiles, Second};
 
@@ -48,8 +49,33 @@ pub struct RushReport {
     pub outcomes: BTreeMap<String, u64>,
     pub errors_by_status: BTreeMap<String, u64>,
     pub cpu: CpuReport,
+    /// The server's resident memory during the rush, sampled every 200 ms
+    /// (`None` for a server the harness did not start).
+    pub server_rss_peak_mib: Option<f64>,
+    pub server_rss_end_mib: Option<f64>,
+    /// With an overload phase: what got through during it, and how soon
+    /// full speed came back after it.
+    pub overload: Option<OverloadReport>,
     pub timeline: Vec<SecondReport>,
     pub audit: AuditReport,
+}
+
+/// The overload phase, over its whole seconds but the first (the ramp-up).
+#[derive(Clone, Debug, Serialize, PartialEq)]
+pub struct OverloadReport {
+    /// Buyers the dispatcher actually started per second: what the harness
+    /// could offer, which may fall short of the rate asked for.
+    pub offered_per_sec: f64,
+    /// Visits that got a hold (purchased or abandoned) per second.
+    pub completed_per_sec: f64,
+    pub reserves_per_sec: f64,
+    /// Requests shed (503 or 429) per second.
+    pub shed_per_sec: f64,
+    /// From the end of the overload phase to the end of the first second
+    /// back at full speed: reserves within 10% of the normal arrival rate
+    /// (more is the backlog still draining) and nothing shed. `None` if
+    /// that never came within the run.
+    pub recovered_within_s: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -67,7 +93,13 @@ pub struct SecondReport {
     pub purchases: u64,
     pub tickets: u64,
     pub refused: u64,
+    /// Shed by the server (503 or 429).
+    pub shed: u64,
     pub errors: u64,
+    /// Buyers started in this second.
+    pub arrivals: u64,
+    /// Visits ended in this second with a hold taken.
+    pub completed: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
     /// The fewest tickets a view showed available in this second.
@@ -84,7 +116,10 @@ impl SecondReport {
             purchases: second.purchases,
             tickets: second.tickets,
             refused: second.refused,
+            shed: second.shed,
             errors: second.errors,
+            arrivals: second.arrivals,
+            completed: second.completed,
             p50_ms: latency.p50_ms,
             p99_ms: latency.p99_ms,
             available: second.available,
@@ -101,6 +136,7 @@ pub struct Context {
     pub buyers: usize,
     pub arrival: Arrival,
     pub cpu: CpuReport,
+    pub server_rss: Option<Rss>,
 }
 
 pub fn build(context: Context, finished: &Finished, audit: AuditReport) -> RushReport {
@@ -140,9 +176,35 @@ pub fn build(context: Context, finished: &Finished, audit: AuditReport) -> RushR
         outcomes,
         errors_by_status: stats.errors.clone(),
         cpu: context.cpu,
+        server_rss_peak_mib: context.server_rss.map(|rss| rss.peak_mib),
+        server_rss_end_mib: context.server_rss.map(|rss| rss.end_mib),
+        overload: overload(context.arrival, &stats.seconds),
         timeline: stats.seconds.iter().enumerate().map(|(t, s)| SecondReport::new(t, s)).collect(),
         audit,
     }
+}
+
+/// Goodput during an overload phase and the recovery after it.
+fn overload(arrival: Arrival, seconds: &[Second]) -> Option<OverloadReport> {
+    let Arrival::Overload { secs, per_sec, .. } = arrival else { return None };
+    let during = seconds.get(1..(secs.floor() as usize).min(seconds.len()))?;
+    let mean = |field: fn(&Second) -> u64| {
+        during.iter().map(field).sum::<u64>() as f64 / during.len().max(1) as f64
+    };
+    // The last second is cut short by the end of the run: not a fair test.
+    let after = seconds.len().saturating_sub(1);
+    let full_speed = |second: &Second| {
+        let ratio = second.reserves as f64 / per_sec;
+        (0.9..=1.1).contains(&ratio) && second.shed == 0
+    };
+    let back = (secs.ceil() as usize..after).find(|&t| full_speed(&seconds[t]));
+    Some(OverloadReport {
+        offered_per_sec: mean(|s| s.arrivals),
+        completed_per_sec: mean(|s| s.completed),
+        reserves_per_sec: mean(|s| s.reserves),
+        shed_per_sec: mean(|s| s.shed),
+        recovered_within_s: back.map(|t| (t + 1) as f64 - secs),
+    })
 }
 
 pub fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
@@ -202,6 +264,17 @@ pub fn summary(report: &RushReport) -> String {
         cpu(report.cpu.server),
         cpu(Some(report.cpu.harness))
     );
+    if let (Some(peak), Some(end)) = (report.server_rss_peak_mib, report.server_rss_end_mib) {
+        let _ = writeln!(line, "memory      server {peak:.0} MiB at peak, {end:.0} MiB at the end");
+    }
+    if let Some(o) = &report.overload {
+        let back = o.recovered_within_s.map_or("not within the run".into(), |s| format!("{s:.0}s"));
+        let _ = writeln!(
+            line,
+            "overload    {:.0} buyers/s offered: {:.0} completed/s, {:.0} reserves/s, {:.0} shed/s; full speed back after {back}",
+            o.offered_per_sec, o.completed_per_sec, o.reserves_per_sec, o.shed_per_sec
+        );
+    }
     let audit = &report.audit;
     let verdict = if audit.passed { "PASSED" } else { "FAILED" };
     let _ = writeln!(
@@ -213,4 +286,32 @@ pub fn summary(report: &RushReport) -> String {
         let _ = writeln!(line, "            {problem}");
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn second(arrivals: u64, reserves: u64) -> Second {
+        let mut second = Second::new();
+        (second.arrivals, second.reserves, second.completed) = (arrivals, reserves, reserves);
+        second
+    }
+
+    #[test]
+    fn recovery_is_the_first_second_back_at_the_normal_rate() {
+        let arrival = Arrival::Overload { overload_per_sec: 100.0, secs: 3.0, per_sec: 10.0 };
+        let seconds: Vec<Second> =
+            [(50, 5), (100, 20), (100, 30), (10, 40), (10, 9), (10, 10), (4, 4)]
+                .into_iter()
+                .map(|(a, r)| second(a, r))
+                .collect();
+        let report = overload(arrival, &seconds).unwrap();
+        assert_eq!(report.offered_per_sec, 100.0, "the ramp-up second is left out");
+        assert_eq!(report.reserves_per_sec, 25.0);
+        // Second 3 still drains the backlog (40 of 10); second 4, from 4 s
+        // to 5 s, has 9 of 10: back 2 s after the phase.
+        assert_eq!(report.recovered_within_s, Some(2.0));
+        assert_eq!(overload(Arrival::Rate { per_sec: 1.0 }, &seconds), None);
+    }
 }

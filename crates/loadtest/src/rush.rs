@@ -6,6 +6,10 @@
 //! to go out (the buyer's due time for its first request, the previous
 //! answer for the next), so time spent queueing for a connection is
 //! measured rather than hidden.
+//!
+//! Without the waiting room (`--no-waiting-room`) every buyer starts at
+//! once, so an overload reaches the server; a buyer it turns away (503 or
+//! 429) leaves as `refused`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -20,7 +24,7 @@ use tokio::task::JoinSet;
 
 use crate::audit::{AckedOrder, Ledger};
 use crate::client::{Account, Api, Failure, Order, PerformanceRef, PerformanceView, Pick, Reply};
-use crate::stats::{Op, Outcome, Recorder, Stats};
+use crate::stats::{is_shed, Op, Outcome, Recorder, Stats};
 
 /// What every buyer of one rush does, and when.
 #[derive(Clone, Debug)]
@@ -35,6 +39,8 @@ pub struct Plan {
     /// Tickets per buyer, drawn uniformly from this range.
     pub quantity: (u32, u32),
     pub seed: u64,
+    /// Whether buyers wait to be admitted ([`Api::admit`]).
+    pub waiting_room: bool,
 }
 
 /// The first page of available tickets a by-seat buyer chooses from: the
@@ -70,7 +76,8 @@ struct Shared {
     book: Mutex<Book>,
 }
 
-/// Runs the rush; `accounts` holds one account per buyer of the plan.
+/// Runs the rush; buyers take `accounts` round-robin (one each, when there
+/// are as many as buyers).
 pub async fn run(api: Api, plan: Plan, accounts: Vec<Account>) -> Finished {
     // A moment's lead, so the first due times are not already late.
     let start = Instant::now() + Duration::from_millis(20);
@@ -82,7 +89,7 @@ pub async fn run(api: Api, plan: Plan, accounts: Vec<Account>) -> Finished {
     let progress = crate::setup::bar(buyers as u64, "rush");
     let ticker = tokio::spawn(show_progress(shared.clone(), progress.clone()));
     let mut tasks = JoinSet::new();
-    let arrived = dispatch(&shared, accounts, start, deadline, &mut tasks).await;
+    let arrived = dispatch(&shared, &accounts, start, deadline, &mut tasks).await;
     let _ = tokio::time::timeout_at(deadline.into(), drain(&mut tasks)).await;
     stop_unfinished(&shared, &mut tasks).await;
     ticker.abort();
@@ -97,19 +104,21 @@ pub async fn run(api: Api, plan: Plan, accounts: Vec<Account>) -> Finished {
 /// Starts each buyer at its due time, until the rush's time is up.
 async fn dispatch(
     shared: &Arc<Shared>,
-    accounts: Vec<Account>,
+    accounts: &[Account],
     start: Instant,
     deadline: Instant,
     tasks: &mut JoinSet<()>,
 ) -> usize {
     let mut arrived = 0;
-    for (index, (offset, account)) in shared.plan.due.iter().zip(accounts).enumerate() {
+    for (index, offset) in shared.plan.due.iter().enumerate() {
         let due = start + *offset;
         if due >= deadline {
             break;
         }
         tokio::time::sleep_until(due.into()).await;
+        let account = accounts[index % accounts.len()].clone();
         tasks.spawn(buyer(shared.clone(), index, account, due));
+        shared.recorder.arrived(Instant::now());
         arrived += 1;
         while tasks.try_join_next().is_some() {}
     }
@@ -161,7 +170,7 @@ async fn show_progress(shared: Arc<Shared>, progress: indicatif::ProgressBar) {
 async fn buyer(shared: Arc<Shared>, index: usize, account: Account, due: Instant) {
     let seed = shared.plan.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut rng = StdRng::seed_from_u64(seed);
-    let _served = shared.api.admit().await;
+    let _served = if shared.plan.waiting_room { Some(shared.api.admit().await) } else { None };
     let (outcome, done) = visit(&shared, index, &account, due, &mut rng).await;
     shared.recorder.finished(outcome, due, done);
 }
@@ -189,7 +198,10 @@ async fn visit(
 ) -> (Outcome, Instant) {
     let plan = &shared.plan;
     let (view, at) = timed(shared, Op::View, due, shared.api.performance(&plan.performance)).await;
-    let Ok(view) = view else { return (Outcome::Failed, at) };
+    let view = match view {
+        Ok(view) => view,
+        Err(failure) => return (failed(&failure), at),
+    };
     shared.recorder.availability(at, view.available);
     if view.available == 0 {
         return (Outcome::SoldOut, at);
@@ -215,7 +227,8 @@ async fn visit(
             return (Outcome::SeatTaken, at)
         }
         Err(failure) if failure.is_code("not-available") => return (Outcome::SoldOut, at),
-        Err(_) => return (Outcome::Failed, at),
+        Err(failure) if failure.is_code("user-limit") => return (Outcome::UserLimit, at),
+        Err(failure) => return (failed(&failure), at),
     };
     shared.recorder.reserved(at);
     note_hold(shared, &reservation.reserved_until);
@@ -237,7 +250,7 @@ async fn pick_seats(
 ) -> Result<(Pick, Instant), (Outcome, Instant)> {
     let list = shared.api.tickets(&shared.plan.performance, Some("available"), SEAT_PAGE, None);
     let (seats, at) = timed(shared, Op::Seats, intended, list).await;
-    let Ok(seats) = seats else { return Err((Outcome::Failed, at)) };
+    let seats = seats.map_err(|failure| (failed(&failure), at))?;
     if seats.is_empty() {
         shared.recorder.availability(at, 0);
         return Err((Outcome::SoldOut, at));
@@ -298,7 +311,18 @@ async fn purchase(
         Err(failure) if failure.is_code("hold-expired") || failure.is_code("not-held") => {
             (Outcome::HoldExpired, at)
         }
-        Err(_) => (Outcome::Failed, at),
+        // Shed before it reached the performance: nothing was bought.
+        Err(failure) => (failed(&failure), at),
+    }
+}
+
+/// How a visit ends on an unexpected answer: `refused` when the server shed
+/// the request, `failed` otherwise.
+fn failed(failure: &Failure) -> Outcome {
+    if is_shed(&failure.key()) {
+        Outcome::Refused
+    } else {
+        Outcome::Failed
     }
 }
 

@@ -20,10 +20,14 @@ pub enum Op {
     Reserve,
     /// PUT a purchase.
     Purchase,
+    /// Any of them refused at once with 503 or 429 (load shed): timed apart,
+    /// so the others' percentiles are of answers served and this one shows
+    /// how fast the excess is turned away.
+    Refused,
 }
 
 impl Op {
-    pub const ALL: [Op; 4] = [Op::View, Op::Seats, Op::Reserve, Op::Purchase];
+    pub const ALL: [Op; 5] = [Op::View, Op::Seats, Op::Reserve, Op::Purchase, Op::Refused];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -31,6 +35,7 @@ impl Op {
             Op::Seats => "seats",
             Op::Reserve => "reserve",
             Op::Purchase => "purchase",
+            Op::Refused => "refused",
         }
     }
 }
@@ -53,6 +58,11 @@ pub enum Outcome {
     HoldExpired,
     /// Sent a purchase and never learned whether it went through.
     PurchaseUnknown,
+    /// Turned away by a server shedding load (503 or 429).
+    Refused,
+    /// Reserved past the per-user limit (409 user-limit): buyers sharing
+    /// `--accounts` can meet it.
+    UserLimit,
     /// Any other refusal or failure.
     Failed,
     /// Still under way when the rush's time ran out.
@@ -60,13 +70,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 10] = [
         Outcome::Purchased,
         Outcome::Abandoned,
         Outcome::SoldOut,
         Outcome::SeatTaken,
         Outcome::HoldExpired,
         Outcome::PurchaseUnknown,
+        Outcome::Refused,
+        Outcome::UserLimit,
         Outcome::Failed,
         Outcome::Unfinished,
     ];
@@ -79,6 +91,8 @@ impl Outcome {
             Outcome::SeatTaken => "seat_taken",
             Outcome::HoldExpired => "hold_expired",
             Outcome::PurchaseUnknown => "purchase_unknown",
+            Outcome::Refused => "refused",
+            Outcome::UserLimit => "user_limit",
             Outcome::Failed => "failed",
             Outcome::Unfinished => "unfinished",
         }
@@ -108,22 +122,32 @@ pub struct Second {
     pub tickets: u64,
     /// Expected refusals: sold out, a seat taken, a hold lapsed.
     pub refused: u64,
+    /// Turned away by a server shedding load (503 or 429).
+    pub shed: u64,
     /// Everything else that failed.
     pub errors: u64,
+    /// Buyers the dispatcher started, to show the rate actually offered.
+    pub arrivals: u64,
+    /// Visits that ended with a hold taken (purchased or abandoned): the
+    /// goodput.
+    pub completed: u64,
     pub latency: Histogram<u64>,
     /// The fewest tickets a view showed available in this second.
     pub available: Option<u32>,
 }
 
 impl Second {
-    fn new() -> Second {
+    pub(crate) fn new() -> Second {
         Second {
             requests: 0,
             reserves: 0,
             purchases: 0,
             tickets: 0,
             refused: 0,
+            shed: 0,
             errors: 0,
+            arrivals: 0,
+            completed: 0,
             latency: second_histogram(),
             available: None,
         }
@@ -176,7 +200,14 @@ impl Stats {
 
 /// The refusals a rush is expected to meet, as [`crate::client::Failure::key`]
 /// names them.
-pub const EXPECTED_REFUSALS: [&str; 3] = ["409 not-available", "410 hold-expired", "409 not-held"];
+pub const EXPECTED_REFUSALS: [&str; 4] =
+    ["409 not-available", "410 hold-expired", "409 not-held", "409 user-limit"];
+
+/// Whether a failure, as [`crate::client::Failure::key`] names it, is load
+/// shed: 503 or 429, the server turning the excess away.
+pub fn is_shed(key: &str) -> bool {
+    key.starts_with("503") || key.starts_with("429")
+}
 
 /// Collects measurements from every buyer, relative to the rush's start.
 pub struct Recorder {
@@ -202,6 +233,8 @@ impl Recorder {
     pub fn request(&self, op: Op, intended: Instant, done: Instant, failure: Option<&str>) {
         let latency = micros(done.saturating_duration_since(intended));
         let at = self.offset(done);
+        let shed = failure.is_some_and(is_shed);
+        let op = if shed { Op::Refused } else { op };
         let mut stats = self.stats.lock();
         stats.last_answer = stats.last_answer.max(at);
         if let Some(histogram) = stats.ops.get_mut(&op) {
@@ -210,13 +243,14 @@ impl Recorder {
         stats.all.record(latency).expect("clamped into the bounds");
         if let Some(key) = failure {
             *stats.errors.entry(key.to_owned()).or_default() += 1;
-            if key.starts_with('5') {
+            if key.starts_with('5') && !shed {
                 stats.server_errors += 1;
             }
         }
         let second = stats.second(at);
         second.requests += 1;
         match failure {
+            Some(_) if shed => second.shed += 1,
             Some(key) if EXPECTED_REFUSALS.contains(&key) => second.refused += 1,
             Some(_) => second.errors += 1,
             None => {}
@@ -248,10 +282,19 @@ impl Recorder {
         second.tickets += tickets as u64;
     }
 
+    /// A buyer started by the dispatcher, at `now`.
+    pub fn arrived(&self, now: Instant) {
+        let at = self.offset(now);
+        self.stats.lock().second(at).arrivals += 1;
+    }
+
     /// A buyer's end, with its whole time from due to last answer.
     pub fn finished(&self, outcome: Outcome, due: Instant, done: Instant) {
         let mut stats = self.stats.lock();
         *stats.outcomes.entry(outcome).or_default() += 1;
+        if matches!(outcome, Outcome::Purchased | Outcome::Abandoned) {
+            stats.second(self.offset(done)).completed += 1;
+        }
         if outcome != Outcome::Unfinished {
             let journey = micros(done.saturating_duration_since(due));
             stats.journey.record(journey).expect("clamped into the bounds");
@@ -316,6 +359,25 @@ mod tests {
         assert_eq!(stats.all.len(), 2);
         assert_eq!(stats.errors["409 x"], 1);
         assert_eq!(stats.seconds[0].requests, 2);
+    }
+
+    #[test]
+    fn shed_requests_are_timed_apart_and_are_not_server_errors() {
+        let start = Instant::now();
+        let recorder = Recorder::new(start);
+        let done = start + Duration::from_millis(2);
+        recorder.request(Op::View, start, done, Some("503 overloaded"));
+        recorder.request(Op::Reserve, start, done, Some("429"));
+        recorder.request(Op::Reserve, start, done, None);
+        recorder.finished(Outcome::Refused, start, done);
+        recorder.finished(Outcome::Abandoned, start, done);
+        let stats = recorder.into_stats();
+        assert_eq!(stats.ops[&Op::Refused].len(), 2);
+        assert_eq!((stats.ops[&Op::View].len(), stats.ops[&Op::Reserve].len()), (0, 1));
+        assert_eq!(stats.server_errors, 0);
+        assert_eq!((stats.seconds[0].shed, stats.seconds[0].errors), (2, 0));
+        assert_eq!(stats.seconds[0].completed, 1);
+        assert_eq!(stats.count(Outcome::Refused), 1);
     }
 
     #[test]

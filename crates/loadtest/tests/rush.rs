@@ -1,5 +1,7 @@
 //! End to end: `loadtest rush` starts its own server, rushes the 300-place
-//! club with 1,000 buyers, audits it, and writes its report and plot.
+//! club with 1,000 buyers, audits it, and writes its report and plot; and
+//! the same without a waiting room against a server that sheds almost
+//! everything.
 
 use std::process::Command;
 
@@ -59,6 +61,42 @@ fn a_small_self_started_rush_passes_its_audit() {
 
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("latency per second"), "not the plot");
+}
+
+#[test]
+fn without_a_waiting_room_the_server_sheds_and_the_audit_still_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("overload.json");
+    // One request waiting per performance: any two buyers at once overload it.
+    let output = loadtest()
+        .args(["rush", "--layout", "club", "--no-waiting-room", "--server-max-in-flight", "1"])
+        .args(["--arrival-rate", "100/s", "--overload-secs", "2", "--overload-rate", "400/s"])
+        .args(["--duration", "4s", "--hold-ttl", "2s", "--connections", "64"])
+        .args(["--quantity", "1-2", "--pay-share", "0.1", "--accounts", "100"])
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "loadtest failed\n{stdout}\n{stderr}");
+    assert!(stdout.contains("audit       PASSED"), "{stdout}");
+    assert!(stdout.contains("overload    "), "{stdout}");
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(report["buyers"], 1000, "2 s at 400/s, then 2 s at 100/s");
+    assert!(report["outcomes"]["refused"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(report["errors_by_status"]["503 overloaded"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(report["ops"]["refused"]["count"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(report["ops"]["refused"]["p99_ms"].as_f64().is_some(), "{report:#}");
+    // Shedding is the server working as meant, not failing.
+    assert_eq!(report["server_errors"], 0, "{report:#}");
+    assert_eq!(report["outcomes"]["failed"], 0, "{report:#}");
+    assert!(report["server_rss_peak_mib"].as_f64().unwrap() > 0.0, "{report:#}");
+    assert!(report["overload"]["offered_per_sec"].as_f64().unwrap() > 0.0, "{report:#}");
+    let shed: u64 =
+        report["timeline"].as_array().unwrap().iter().map(|s| s["shed"].as_u64().unwrap()).sum();
+    assert!(shed > 0, "{report:#}");
 }
 
 #[test]
