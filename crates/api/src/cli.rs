@@ -37,6 +37,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
 
+    /// How many requests the whole server may have in flight before more are
+    /// refused at once with 503, before any work is done on them.
+    #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_http_in_flight: u32,
+
     /// Threads the performance actors spread over (default: one per core).
     #[arg(long)]
     pub shards: Option<usize>,
@@ -89,6 +94,7 @@ impl ServeArgs {
             admin_token: self.admin_token.filter(|token| !token.is_empty()),
             catalogue: self.catalogue,
             max_in_flight: self.max_in_flight as usize,
+            max_http_in_flight: self.max_http_in_flight as usize,
             shard_count: self.shards.unwrap_or(cores).max(1),
             http_workers: self.http_workers.unwrap_or(cores).max(1),
             checkpoint_every: self.checkpoint_every,

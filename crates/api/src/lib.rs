@@ -9,6 +9,7 @@
 //! - [`seed`] builds the demo catalogue and the full day of load from the
 //!   data embedded from `crates/api/data/`.
 
+pub mod admission;
 pub mod auth;
 pub mod body;
 pub mod cli;

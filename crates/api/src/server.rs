@@ -25,6 +25,7 @@ use engine::payment::InstantProvider;
 use engine::time::{Clock, SystemClock};
 use persistence::{Store, StoreOptions};
 
+use crate::admission::{self, Admission};
 use crate::routes::{self, AppState};
 use crate::seed;
 
@@ -47,6 +48,9 @@ pub struct ServerConfig {
     pub admin_token: Option<String>,
     pub catalogue: CatalogueChoice,
     pub max_in_flight: usize,
+    /// How many requests the whole server may have in flight before more are
+    /// refused with 503 at the door.
+    pub max_http_in_flight: usize,
     pub shard_count: usize,
     pub http_workers: usize,
     pub checkpoint_every: Duration,
@@ -86,10 +90,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         clock,
         metrics: config.metrics.clone(),
     });
+    let admission = web::Data::new(Admission::new(config.max_http_in_flight));
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .app_data(admission.clone())
             .app_data(crate::body::json_config())
+            .wrap(middleware::from_fn(admission::admit))
             .wrap(middleware::from_fn(count_responses))
             .configure(routes::configure)
             .default_service(web::to(routes::not_found))

@@ -100,6 +100,7 @@ fn server_config(data_dir: &std::path::Path) -> ServerConfig {
         admin_token: Some(ADMIN.into()),
         catalogue: CatalogueChoice::Empty,
         max_in_flight: 4096,
+        max_http_in_flight: 4096,
         shard_count: 2,
         http_workers: 2,
         // No checkpoint while measuring.

@@ -112,6 +112,11 @@ pub struct RushArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub server_max_in_flight: Option<u32>,
 
+    /// The `--max-http-in-flight` of the server this harness starts itself:
+    /// requests in the whole server before it refuses at the door.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub server_max_http_in_flight: Option<u32>,
+
     /// Seeds the buyers' choices, for a repeatable rush.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -55,6 +55,7 @@ pub async fn run(args: &CompareArgs) -> anyhow::Result<Comparison> {
     let boxoffice_kind = ServerKind::Boxoffice {
         hold_ttl: args.rush.hold_ttl,
         max_in_flight: args.rush.server_max_in_flight,
+        max_http_in_flight: args.rush.server_max_http_in_flight,
     };
     let boxoffice = side(&args.rush, &boxoffice_kind).await?;
     let baseline_kind = ServerKind::Baseline {

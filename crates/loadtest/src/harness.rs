@@ -29,6 +29,7 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<RushReport> {
             let kind = ServerKind::Boxoffice {
                 hold_ttl: args.hold_ttl,
                 max_in_flight: args.server_max_in_flight,
+                max_http_in_flight: args.server_max_http_in_flight,
             };
             rush_self_started(args, &kind).await
         }

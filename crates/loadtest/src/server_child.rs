@@ -16,6 +16,8 @@ pub enum ServerKind {
         hold_ttl: Duration,
         /// The server's `--max-in-flight`, when not its default.
         max_in_flight: Option<u32>,
+        /// The server's `--max-http-in-flight`, when not its default.
+        max_http_in_flight: Option<u32>,
     },
     /// The MariaDB baseline (`loadtest baseline`).
     Baseline { database_url: String, hold_ttl: Duration },
@@ -48,13 +50,16 @@ impl ServerChild {
         let exe = std::env::current_exe().context("finding this executable")?;
         let mut command = Command::new(exe);
         let data_dir = match kind {
-            ServerKind::Boxoffice { hold_ttl, max_in_flight } => {
+            ServerKind::Boxoffice { hold_ttl, max_in_flight, max_http_in_flight } => {
                 let dir = tempfile::Builder::new().prefix("loadtest-data-").tempdir()?;
                 command.arg("serve-boxoffice").arg("--data-dir").arg(dir.path());
                 command.args(["--catalogue", "empty", "--hold-ttl"]);
                 command.arg(humantime::format_duration(*hold_ttl).to_string());
                 if let Some(max) = max_in_flight {
                     command.arg("--max-in-flight").arg(max.to_string());
+                }
+                if let Some(max) = max_http_in_flight {
+                    command.arg("--max-http-in-flight").arg(max.to_string());
                 }
                 Some(dir)
             }

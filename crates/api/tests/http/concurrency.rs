@@ -187,3 +187,38 @@ async fn shed_load_is_503_with_retry_after_and_changes_nothing() {
     assert!(held > 0);
     assert_eq!(server.available(&show).await, CAPACITY as u64 - held);
 }
+
+#[actix_web::test]
+async fn past_the_servers_capacity_requests_are_refused_at_the_door() {
+    let options = Options { max_http_in_flight: 1, ..Options::default() };
+    let server = Server::with(options).await;
+    let show = show(&server).await;
+
+    let mut tasks = JoinSet::new();
+    for _ in 0..64 {
+        let request = server.client.get(server.url(&show.performance_path()));
+        tasks.spawn(async move {
+            let response = request.send().await.unwrap();
+            let retry_after = response.headers().contains_key("retry-after");
+            let status = response.status();
+            (status, retry_after, response.json::<Value>().await.unwrap())
+        });
+    }
+    let (mut served, mut refused) = (0, 0);
+    while let Some(done) = tasks.join_next().await {
+        let (status, retry_after, body) = done.unwrap();
+        match status {
+            StatusCode::OK => served += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(body["code"], "overloaded", "{body}");
+                assert!(retry_after, "503 without Retry-After");
+                refused += 1;
+            }
+            other => panic!("answered {other}: {body}"),
+        }
+    }
+    assert!(served > 0 && refused > 0, "served {served}, refused {refused}");
+
+    // The health check is never turned away.
+    assert_eq!(server.get("/health").await.status(), StatusCode::OK);
+}

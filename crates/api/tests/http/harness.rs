@@ -22,6 +22,7 @@ pub struct Options {
     pub admin_token: Option<&'static str>,
     pub catalogue: CatalogueChoice,
     pub max_in_flight: usize,
+    pub max_http_in_flight: usize,
 }
 
 impl Default for Options {
@@ -31,6 +32,7 @@ impl Default for Options {
             admin_token: Some(ADMIN),
             catalogue: CatalogueChoice::Empty,
             max_in_flight: 4096,
+            max_http_in_flight: 4096,
         }
     }
 }
@@ -57,6 +59,7 @@ impl Server {
             admin_token: options.admin_token.map(str::to_owned),
             catalogue: options.catalogue,
             max_in_flight: options.max_in_flight,
+            max_http_in_flight: options.max_http_in_flight,
             shard_count: 2,
             http_workers: 2,
             checkpoint_every: Duration::from_secs(60),
