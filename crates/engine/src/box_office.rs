@@ -191,12 +191,18 @@ pub struct BoxOffice {
     inner: Arc<Inner>,
 }
 
+/// One city shard: the thread its performances' actors run on, and the
+/// index of the tickets they hold for users. On one thread, an actor's
+/// events reach its index without waking another.
+struct Shard {
+    arbiter: ArbiterHandle,
+    index: Addr<TicketIndex>,
+}
+
 struct Inner {
     config: EngineConfig,
     deps: EngineDeps,
-    shards: Vec<ArbiterHandle>,
-    index_arbiter: ArbiterHandle,
-    index: Addr<TicketIndex>,
+    shards: Vec<Shard>,
     /// Written by admins, under this lock, one change at a time.
     catalogue: RwLock<Catalogue>,
     plans: RwLock<HashMap<VenueId, Arc<SeatPlan>>>,
@@ -220,17 +226,12 @@ impl BoxOffice {
     ) -> Result<BoxOffice, RecoveryError> {
         let Replayed { catalogue, plans, users, bookings, snapshot_seqs } = replay(recovered)?;
 
-        let shards = (0..config.shard_count.max(1)).map(|_| Arbiter::new().handle()).collect();
-        let index = TicketIndex::from_bookings(bookings.values());
-        let index_arbiter = Arbiter::new().handle();
-        let index = TicketIndex::start_in_arbiter(&index_arbiter, move |_| index);
+        let shards = start_shards(config.shard_count.max(1), &bookings);
 
         let inner = Arc::new(Inner {
             config,
             deps,
             shards,
-            index_arbiter,
-            index,
             catalogue: RwLock::new(catalogue),
             plans: RwLock::new(plans),
             performances: ArcSwap::from_pointee(HashMap::new()),
@@ -253,10 +254,9 @@ impl BoxOffice {
     /// it only once nothing waits; the journal closes when the last actor
     /// holding it is gone.
     pub fn stop(&self) {
-        for arbiter in &self.inner.shards {
-            arbiter.stop();
+        for shard in &self.inner.shards {
+            shard.arbiter.stop();
         }
-        self.inner.index_arbiter.stop();
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -268,16 +268,16 @@ impl BoxOffice {
         let info = Arc::new(booking.info().clone());
         let plan = booking.plan().clone();
         let currency = inner.catalogue.read().cities[&info.city].currency.clone();
+        let shard = &inner.shards[shard_of(info.city, inner.shards.len())];
         let deps = ActorDeps {
             journal: inner.deps.journal.clone(),
             clock: inner.deps.clock.clone(),
-            index: inner.index.clone(),
+            index: shard.index.clone(),
             hold_ttl: inner.config.hold_ttl,
             mailbox_capacity: inner.config.max_in_flight,
         };
 
-        let arbiter = &inner.shards[info.city.0 as usize % inner.shards.len()];
-        let addr = PerformanceActor::start_in_arbiter(arbiter, move |_| {
+        let addr = PerformanceActor::start_in_arbiter(&shard.arbiter, move |_| {
             PerformanceActor::new(booking, deps)
         });
         PerformanceHandle {
@@ -523,7 +523,12 @@ impl BoxOffice {
     }
 
     pub async fn user_tickets(&self, user: UserId) -> Vec<(TicketId, Holding)> {
-        self.inner.index.send(UserTickets { user }).await.unwrap_or_default()
+        let mut tickets = Vec::new();
+        for shard in &self.inner.shards {
+            tickets.extend(shard.index.send(UserTickets { user }).await.unwrap_or_default());
+        }
+        tickets.sort_unstable_by_key(|&(ticket, _)| ticket);
+        tickets
     }
 
     // Checkpoints.
@@ -575,6 +580,24 @@ impl BoxOffice {
         }
         Ok(snapshots)
     }
+}
+
+/// The shard of a city's performances.
+fn shard_of(city: CityId, shards: usize) -> usize {
+    city.0 as usize % shards
+}
+
+/// Starts each shard's thread with the index of its performances' tickets.
+fn start_shards(count: usize, bookings: &HashMap<PerformanceId, Booking>) -> Vec<Shard> {
+    (0..count)
+        .map(|number| {
+            let mine = bookings.values().filter(|b| shard_of(b.info().city, count) == number);
+            let index = TicketIndex::from_bookings(mine);
+            let arbiter = Arbiter::new().handle();
+            let index = TicketIndex::start_in_arbiter(&arbiter, move |_| index);
+            Shard { arbiter, index }
+        })
+        .collect()
 }
 
 async fn snapshot_of(

@@ -1,10 +1,12 @@
 //! Each user's own tickets, kept from the same events the actors log, so
 //! "my tickets" is one lookup rather than a question to every performance.
 //!
-//! The index is an actor too. Performance actors send it their events
-//! before the journal acknowledges them, and its mailbox is first in, first
-//! out: a user who was told "reserved" and then asks for their tickets is
-//! always answered after the index has seen the reservation.
+//! The index is an actor too, one per city shard on the shard's own thread,
+//! so feeding it wakes no other thread; a user's tickets are the union of
+//! the shards' answers. Performance actors send it their events before the
+//! journal acknowledges them, and its mailbox is first in, first out: a
+//! user who was told "reserved" and then asks for their tickets is always
+//! answered after the index has seen the reservation.
 
 use std::collections::{BTreeMap, HashMap};
 
