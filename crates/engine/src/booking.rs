@@ -135,6 +135,9 @@ pub struct Booking {
     holds: HashMap<u32, Hold>,
     /// The live holds by instant, so expiry finds what is due without a scan.
     expiries: BTreeSet<(Timestamp, u32)>,
+    /// TODO: orders stay here as long as the process runs, also for
+    /// performances long past; they belong in the log and a store of
+    /// orders, not in the seat map's memory.
     orders: HashMap<u32, Order>,
 
     /// Tickets each user holds or owns here, for the per-user maximum.

@@ -540,6 +540,9 @@ impl BoxOffice {
         let _one_at_a_time = self.inner.checkpointing.lock().await;
         let position = self.inner.deps.journal.durable_position();
 
+        // TODO: the catalogue and the users are written whole at every
+        // checkpoint, changed or not; cheap at thousands of venues and
+        // hundreds of thousands of users, not at millions.
         let catalogue = self.inner.catalogue.read().clone();
         let users = self.inner.users.all();
         let bookings = self.changed_snapshots().await?;

@@ -3,6 +3,11 @@
 //! JSON body and query extractors that tell 400 from 422 as Boxoffice does.
 //!
 //! This is the baseline (the design Boxoffice replaces), not the product.
+//!
+//! TODO: this copies `api::problem` and `api::body` rather than reusing
+//! them, because `From<mysql_async::Error> for Problem` cannot be written
+//! for the product's type here; a mapping helper for database errors
+//! would let the baseline use the product's code.
 
 use std::future::Future;
 use std::pin::Pin;
