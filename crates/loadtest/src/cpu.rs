@@ -23,6 +23,17 @@ pub fn cpu_time(pid: Option<u32>) -> anyhow::Result<Duration> {
     Ok(Duration::from_millis(ticks * 1000 / TICKS_PER_SEC))
 }
 
+/// The first process whose command name is one of `names`, such as the
+/// database server a baseline run leans on, whose CPU is part of its cost.
+pub fn find_process(names: &[&str]) -> Option<u32> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    entries.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        names.contains(&comm.trim()).then_some(pid)
+    })
+}
+
 /// utime + stime, fields 14 and 15 of the stat line. The command name
 /// (field 2) is in parentheses and may itself hold spaces or parentheses,
 /// so the fields are counted from the last `)`.

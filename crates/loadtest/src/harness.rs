@@ -10,11 +10,14 @@ use reqwest::Url;
 use crate::args::RushArgs;
 use crate::audit::{self, AuditReport};
 use crate::client::{Api, PerformanceRef};
-use crate::cpu::{cpu_time, CpuUse};
+use crate::cpu::{cpu_time, find_process, CpuUse};
 use crate::report::{self, CpuReport, RushReport};
 use crate::rush::{self, Plan};
 use crate::server_child::{ServerChild, ServerKind};
 use crate::{arrivals, layouts, memory, setup};
+
+/// The database servers a baseline run may lean on, by command name.
+const DATABASES: &[&str] = &["mariadbd", "mysqld"];
 
 /// Runs `loadtest rush`: against `--target`, or a Boxoffice server started
 /// for it.
@@ -91,9 +94,14 @@ async fn rush_at(
     };
 
     let memory = server_pid.map(memory::Sampler::start);
+    // The baseline's own CPU is only part of its cost: the database works
+    // for every request too.
+    let database_pid = if server == "baseline" { find_process(DATABASES) } else { None };
+    let database_before = database_pid.and_then(|pid| cpu_time(Some(pid)).ok());
     let (cpu_before, started) = (cpu_readings(server_pid)?, Instant::now());
     let finished = rush::run(api.clone(), plan, accounts).await;
     let (cpu_after, wall) = (cpu_readings(server_pid)?, started.elapsed());
+    let database_after = database_pid.and_then(|pid| cpu_time(Some(pid)).ok());
     let server_rss = match memory.zip(server_pid) {
         Some((memory, pid)) => memory.stop(pid).await,
         None => None,
@@ -104,6 +112,7 @@ async fn rush_at(
     let audit = settle_and_audit(&api, &performance, &ledger, finished.latest_hold).await?;
     let cpu = CpuReport {
         server: cpu_before.0.zip(cpu_after.0).map(|(b, a)| CpuUse::between(b, a, wall)),
+        database: database_before.zip(database_after).map(|(b, a)| CpuUse::between(b, a, wall)),
         harness: CpuUse::between(cpu_before.1, cpu_after.1, wall),
     };
     let context = report::Context {

@@ -82,6 +82,8 @@ pub struct OverloadReport {
 pub struct CpuReport {
     /// `None` for a server the harness did not start.
     pub server: Option<CpuUse>,
+    /// The database server's, for a baseline run on this machine.
+    pub database: Option<CpuUse>,
     pub harness: CpuUse,
 }
 
@@ -258,9 +260,13 @@ pub fn summary(report: &RushReport) -> String {
     let cpu = |use_: Option<CpuUse>| {
         use_.map_or("n/a".into(), |c| format!("{:.2}s ({:.0}% of a core)", c.cpu_s, c.core_pct))
     };
+    let database = match report.cpu.database {
+        Some(use_) => format!(", database {}", cpu(Some(use_))),
+        None => String::new(),
+    };
     let _ = writeln!(
         line,
-        "cpu         server {}, harness {}",
+        "cpu         server {}{database}, harness {}",
         cpu(report.cpu.server),
         cpu(Some(report.cpu.harness))
     );
