@@ -59,7 +59,7 @@ pub struct LayoutRequest {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(super) struct SectionRequest {
+pub struct SectionRequest {
     name: String,
     kind: String,
     #[serde(default)]
@@ -72,7 +72,8 @@ pub(super) struct SectionRequest {
 }
 
 impl LayoutRequest {
-    fn into_layout(self) -> Result<Layout, Problem> {
+    /// The layout, validated, or a 422 naming the field at fault.
+    pub fn into_layout(self) -> Result<Layout, Problem> {
         let _ = (self.id, self.description);
         let sections = self
             .sections

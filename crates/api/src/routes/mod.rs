@@ -33,6 +33,8 @@ mod booking;
 mod catalogue;
 mod users;
 
+pub use admin::LayoutRequest;
+
 /// What every handler shares.
 pub struct AppState {
     pub office: BoxOffice,
@@ -171,7 +173,7 @@ impl Paging {
 
 /// Answers one page of a list, naming the next page in a `Link` header when
 /// `items` holds more than `limit` (callers fetch one extra to tell).
-fn page<T: Serialize>(
+pub fn page<T: Serialize>(
     request: &HttpRequest,
     mut items: Vec<T>,
     limit: usize,

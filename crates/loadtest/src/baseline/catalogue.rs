@@ -13,7 +13,7 @@ use mysql_async::{Pool, Row, TxOpts};
 use serde::Deserialize;
 
 use super::db::{instant_of, sql_instant};
-use super::layout::{LayoutRequest, Plan, Section};
+use super::layout::{sections_of, LayoutRequest, Plan, Section};
 use super::problem::{Body, Problem, Query};
 use super::routes::{page, path_id, Answer, Paging, State};
 use super::users::Admin;
@@ -293,7 +293,7 @@ pub async fn create_venue(
     let city = city(&state.pool, &path).await?;
     let body = body.0;
     let name = text("name", &body.name, 200)?;
-    let sections = body.layout.into_sections()?;
+    let sections = sections_of(body.layout)?;
     let layout = serde_json::to_string(&sections).expect("a layout serializes");
     let capacity: u32 = sections.iter().map(|section| section.kind.capacity()).sum();
 

@@ -70,6 +70,18 @@ impl Problem {
     }
 }
 
+/// A refusal worked out by the product's own checks (a layout, say).
+impl From<api::problem::Problem> for Problem {
+    fn from(problem: api::problem::Problem) -> Problem {
+        Problem {
+            status: problem.status,
+            code: problem.code,
+            detail: problem.detail,
+            extra: problem.extra,
+        }
+    }
+}
+
 /// A database failure is the server's problem, never the client's: 503, so
 /// the load test counts it as an error of the baseline.
 impl From<mysql_async::Error> for Problem {

@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::{header, StatusCode};
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
 use mysql_async::Pool;
 use parking_lot::RwLock;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::catalogue::{self, Performance};
 use super::problem::Problem;
@@ -125,26 +125,5 @@ impl Paging {
     }
 }
 
-/// One page of a list, naming the next in a `Link` header when `items`
-/// holds more than `limit` (callers fetch one extra to tell).
-pub fn page<T: Serialize>(
-    request: &HttpRequest,
-    mut items: Vec<T>,
-    limit: usize,
-    id_of: impl Fn(&T) -> String,
-) -> HttpResponse {
-    let mut response = HttpResponse::Ok();
-    if items.len() > limit {
-        items.truncate(limit);
-        let last = id_of(items.last().expect("limit is at least 1"));
-        let mut query: Vec<(String, String)> =
-            serde_urlencoded::from_str(request.query_string()).unwrap_or_default();
-        query.retain(|(key, _)| key != "after" && key != "limit");
-        query.push(("limit".into(), limit.to_string()));
-        query.push(("after".into(), last));
-        let query = serde_urlencoded::to_string(&query).unwrap_or_default();
-        let link = format!("<{}?{query}>; rel=\"next\"", request.path());
-        response.insert_header((header::LINK, link));
-    }
-    response.json(items)
-}
+/// One page of a list with its `Link` header, as Boxoffice answers it.
+pub use api::routes::page;
