@@ -149,7 +149,7 @@ pub async fn run(args: BaselineArgs) -> anyhow::Result<()> {
     let serving = tokio::spawn(server);
     tokio::select! {
         served = serving => served.context("the HTTP server task")?.context("serving HTTP")?,
-        signal = shutdown_signal() => {
+        signal = api::cli::shutdown_signal() => {
             signal?;
             tracing::info!("baseline shutting down: finishing the requests in flight");
             handle.stop(true).await;
@@ -191,15 +191,5 @@ async fn check_durability(pool: &Pool, allow_weak: bool) -> anyhow::Result<()> {
     );
     anyhow::ensure!(allow_weak, "{what}; set them to 1, or pass --allow-weak-durability");
     tracing::error!("{what}: THE BASELINE'S NUMBERS ARE NOT COMPARABLE");
-    Ok(())
-}
-
-async fn shutdown_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
-    tokio::select! {
-        interrupted = tokio::signal::ctrl_c() => interrupted.context("listening for SIGINT")?,
-        _ = terminate.recv() => {}
-    }
     Ok(())
 }

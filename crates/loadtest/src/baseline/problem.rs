@@ -1,22 +1,16 @@
 //! The baseline's errors as RFC 9457 `application/problem+json`, with the
-//! same `code`s Boxoffice answers, so one harness can read both. Also the
-//! JSON body and query extractors that tell 400 from 422 as Boxoffice does.
+//! same `code`s Boxoffice answers, so one harness can read both. Bodies and
+//! query strings go through the product's own extractors.
 //!
 //! This is the baseline (the design Boxoffice replaces), not the product.
 //!
-//! TODO: this copies `api::problem` and `api::body` rather than reusing
-//! them, because `From<mysql_async::Error> for Problem` cannot be written
-//! for the product's type here; a mapping helper for database errors
-//! would let the baseline use the product's code.
+//! TODO: `Problem` here is a copy of `api::problem::Problem`, because
+//! `From<mysql_async::Error>` cannot be written for the product's type in
+//! this crate; a mapping helper for database errors at each call would let
+//! the baseline use the product's type.
 
-use std::future::Future;
-use std::pin::Pin;
-
-use actix_web::dev::Payload;
-use actix_web::error::PayloadError;
 use actix_web::http::{header, StatusCode};
-use actix_web::{web, FromRequest, HttpRequest, HttpResponse, ResponseError};
-use serde::de::DeserializeOwned;
+use actix_web::{HttpResponse, ResponseError};
 use serde_json::{json, Map, Value};
 
 /// An answer other than success.
@@ -115,65 +109,6 @@ impl ResponseError for Problem {
     }
 }
 
-/// The largest request body accepted, as Boxoffice's.
-pub const BODY_BYTES_MAX: usize = 256 * 1024;
-
-pub fn payload_config() -> web::PayloadConfig {
-    web::PayloadConfig::new(BODY_BYTES_MAX)
-}
-
-/// A JSON request body: 400 if it is not JSON, 422 naming the field if it
-/// does not fit, 413 if too large.
-pub struct Body<T>(pub T);
-
-impl<T: DeserializeOwned + 'static> FromRequest for Body<T> {
-    type Error = Problem;
-    type Future = Pin<Box<dyn Future<Output = Result<Body<T>, Problem>>>>;
-
-    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let bytes = web::Bytes::from_request(request, payload);
-        Box::pin(async move {
-            let bytes = bytes.await.map_err(payload_problem)?;
-            parse_json(&bytes).map(Body)
-        })
-    }
-}
-
-fn payload_problem(error: actix_web::Error) -> Problem {
-    match error.as_error::<PayloadError>() {
-        Some(PayloadError::Overflow) => Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            format!("the body may be at most {BODY_BYTES_MAX} bytes"),
-        ),
-        _ => Problem::new(StatusCode::BAD_REQUEST, "unreadable-body", error.to_string()),
-    }
-}
-
-fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|error| {
-        Problem::new(StatusCode::BAD_REQUEST, "malformed-json", error.to_string())
-    })?;
-    serde_json::from_value(value).map_err(|error| {
-        let message = error.to_string();
-        let missing = message.strip_prefix("missing field `").and_then(|rest| rest.split_once('`'));
-        let field = missing.map_or("body", |(name, _)| name);
-        Problem::invalid(field, message.clone())
-    })
-}
-
-/// A query string; a misfit is 422.
-pub struct Query<T>(pub T);
-
-impl<T: DeserializeOwned + 'static> FromRequest for Query<T> {
-    type Error = Problem;
-    type Future = std::future::Ready<Result<Query<T>, Problem>>;
-
-    fn from_request(request: &HttpRequest, _payload: &mut Payload) -> Self::Future {
-        let parsed =
-            serde_urlencoded::from_str::<T>(request.query_string()).map(Query).map_err(|error| {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid-query", error.to_string())
-            });
-        std::future::ready(parsed)
-    }
-}
+/// Bodies and query strings are read by the product's own extractors: the
+/// same limits, the same 400 / 413 / 422 split, the same problems.
+pub use api::body::{json_config as payload_config, Body, Query};
