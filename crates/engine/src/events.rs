@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalogue::{City, PerformanceInfo, Venue};
 use crate::ids::{OrderId, PerformanceId, UserId};
+use crate::outbox::OutboxEntry;
 use crate::time::Timestamp;
 
 /// One entry of the log.
@@ -18,6 +19,10 @@ pub enum Event {
     PerformanceCreated(PerformanceInfo),
     UserRegistered(User),
     Booking(BookingEvent),
+    /// Work owed outside, committed with the change that owes it. The
+    /// journal keeps these in the outbox, not in the log: replay never sees
+    /// them.
+    Outbox(OutboxEntry),
 }
 
 /// A registered buyer. The token is kept only as its SHA-256 digest.

@@ -18,6 +18,7 @@ pub mod events;
 pub mod ids;
 pub mod index;
 pub mod journal;
+pub mod outbox;
 pub mod payment;
 pub mod recovery;
 pub mod time;

@@ -76,3 +76,139 @@ impl PaymentProvider for InstantProvider {
         Box::pin(std::future::ready(PaymentOutcome::Approved { reference }))
     }
 }
+
+// Checkout sessions: the buyer pays on the provider's own page.
+
+use crate::ids::OrderId;
+use crate::time::Timestamp;
+
+pub type ProviderFuture<T> = Pin<Box<dyn Future<Output = Result<T, ProviderError>> + Send>>;
+
+/// A checkout session the provider is asked to open for one order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRequest {
+    pub order: OrderId,
+    /// In the currency's ISO 4217 minor units; the provider converts to its
+    /// own units at its boundary.
+    pub amount_minor: i64,
+    pub currency: Currency,
+    /// One line for the payment page: what is being bought.
+    pub description: String,
+    pub customer_email: Option<String>,
+    /// Where the buyer's browser returns once paid; the provider puts the
+    /// session's id where it finds `{CHECKOUT_SESSION_ID}`.
+    pub success_url: String,
+    pub cancel_url: String,
+    /// When the provider itself expires the session. The engine expires it
+    /// earlier, through [`CheckoutProvider::expire_session`], when the hold
+    /// ends; this is only the backstop.
+    pub expires_at: Timestamp,
+    /// The same for every attempt to open this order's session, so a retry
+    /// after a timeout finds the session the first attempt made.
+    pub idempotency_key: String,
+}
+
+/// An open session: where to send the buyer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckoutSession {
+    pub id: String,
+    pub url: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionStatus {
+    Open,
+    Complete,
+    Expired,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionPayment {
+    Paid,
+    Unpaid,
+    NoPaymentRequired,
+}
+
+/// A session as the provider reports it, by webhook or when asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionState {
+    pub id: String,
+    /// The order the session was opened for, as the session names it.
+    pub order: Option<OrderId>,
+    pub status: SessionStatus,
+    pub payment_status: SessionPayment,
+    /// The provider's reference of the payment, once there is one.
+    pub payment: Option<String>,
+    /// What the session charges, back in ISO 4217 minor units.
+    pub amount_minor: i64,
+    pub currency: Currency,
+}
+
+/// Why a provider call did not give an answer.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// No answer in time: the call may or may not have taken effect.
+    #[error("the payment provider did not answer in time")]
+    Timeout,
+    /// The provider could not be reached or failed (network, 5xx, 429):
+    /// worth retrying later.
+    #[error("the payment provider is unavailable: {0}")]
+    Unavailable(String),
+    /// The provider refused the call (4xx); retrying the same call will not
+    /// help.
+    #[error("the payment provider refused the call: {0}")]
+    Refused(String),
+    /// The provider knows no such session.
+    #[error("the payment provider knows no session {0}")]
+    UnknownSession(String),
+}
+
+impl ProviderError {
+    /// Whether trying the same call again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, ProviderError::Timeout | ProviderError::Unavailable(_))
+    }
+}
+
+/// A currency the provider cannot take, and why.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the payment provider cannot take {currency}: {reason}")]
+pub struct UnsupportedCurrency {
+    pub currency: String,
+    pub reason: String,
+}
+
+/// A payment provider with hosted checkout sessions, Stripe Checkout's
+/// protocol. Amounts cross this trait in ISO 4217 minor units.
+pub trait CheckoutProvider: Send + Sync + 'static {
+    fn name(&self) -> &'static str;
+
+    /// Whether the provider takes `amount_minor` of `currency`, checked
+    /// before any hold is extended for a checkout.
+    fn check_amount(
+        &self,
+        amount_minor: i64,
+        currency: &Currency,
+    ) -> Result<(), UnsupportedCurrency>;
+
+    fn create_session(&self, request: SessionRequest) -> ProviderFuture<CheckoutSession>;
+
+    fn retrieve_session(&self, id: &str) -> ProviderFuture<SessionState>;
+
+    /// Expires an open session. A session that completed first cannot be
+    /// expired; its state is returned as it is, so the caller sees the
+    /// payment it must honour or refund.
+    fn expire_session(&self, id: &str) -> ProviderFuture<SessionState>;
+
+    /// Open sessions that name `order`: those of a creation that timed out.
+    fn open_sessions_of(&self, order: OrderId) -> ProviderFuture<Vec<SessionState>>;
+
+    /// Refunds part or all of a payment; returns the refund's reference.
+    fn refund(
+        &self,
+        payment: &str,
+        amount_minor: i64,
+        currency: &Currency,
+        idempotency_key: &str,
+    ) -> ProviderFuture<String>;
+}

@@ -99,6 +99,8 @@ fn fold_tail(
             Event::Booking(event) => {
                 booking_events.entry(event.performance).or_default().push(event)
             }
+            // The journal keeps these in the outbox; they hold no state.
+            Event::Outbox(_) => {}
         }
     }
     booking_events

@@ -1,0 +1,1 @@
+//! Receipts for completed purchases, by email and by SMS.
