@@ -15,7 +15,6 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalogue::Currency;
 use crate::ids::{OrderId, PerformanceId, UserId};
 use crate::journal::{Ack, JournalError};
 use crate::time::Timestamp;
@@ -37,8 +36,8 @@ pub enum OutboxEntry {
     Refund(Refund),
 }
 
-/// A completed purchase as the receipts need it; names and places are
-/// looked up in the catalogue when the receipt is written.
+/// A completed purchase as the receipts need it; names, places and the
+/// currency are looked up in the catalogue when the receipt is written.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sale {
     pub order: OrderId,
@@ -46,12 +45,12 @@ pub struct Sale {
     pub performance: PerformanceId,
     /// Ticket indices into the performance's seat plan.
     pub tickets: Vec<u32>,
+    /// In the currency's ISO 4217 minor units.
     pub amount_minor: i64,
-    pub currency: Currency,
-    pub at: Timestamp,
 }
 
-/// A refund the provider owes the buyer.
+/// A refund the provider owes the buyer, in the currency of the order's
+/// city.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Refund {
     pub order: OrderId,
@@ -59,7 +58,6 @@ pub struct Refund {
     pub payment: String,
     /// In the currency's ISO 4217 minor units.
     pub amount_minor: i64,
-    pub currency: Currency,
     /// The same for every attempt at this one refund, so a retry never
     /// refunds twice: `refund-{order}-{number}`.
     pub idempotency_key: String,
