@@ -24,6 +24,11 @@ pub struct ServeArgs {
     #[arg(long, default_value = "10m", value_parser = parse_duration)]
     pub hold_ttl: Duration,
 
+    /// How long a checkout keeps its tickets while the buyer pays at the
+    /// provider; the provider's session is expired when it ends.
+    #[arg(long, default_value = "15m", value_parser = parse_duration)]
+    pub checkout_ttl: Duration,
+
     /// The admin bearer token. Without one, admin calls are refused.
     #[arg(long, env = "BOXOFFICE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -96,6 +101,7 @@ impl ServeArgs {
             max_in_flight: self.max_in_flight as usize,
             max_http_in_flight: self.max_http_in_flight as usize,
             shard_count: self.shards.unwrap_or(cores).max(1),
+            checkout_ttl: self.checkout_ttl,
             http_workers: self.http_workers.unwrap_or(cores).max(1),
             checkpoint_every: self.checkpoint_every,
             metrics,

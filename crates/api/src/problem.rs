@@ -155,6 +155,22 @@ pub fn booking_problem(performance: PerformanceId, error: BookingError) -> Probl
                 Problem::new(StatusCode::GONE, "hold-expired", "your hold has expired")
                     .with("tickets", ticket_ids(performance, &tickets))
             }
+            Rejection::InCheckout { tickets } => Problem::new(
+                conflict,
+                "in-checkout",
+                "some tickets wait in a checkout: pay it, or let it expire",
+            )
+            .with("tickets", ticket_ids(performance, &tickets)),
+            Rejection::UnknownOrder { .. } => Problem::not_found(detail),
+            Rejection::NotInOrder { tickets } => {
+                Problem::new(StatusCode::NOT_FOUND, "not-in-order", "no such ticket in the order")
+                    .with("tickets", ticket_ids(performance, &tickets))
+            }
+            Rejection::NotPaid => Problem::new(conflict, "not-paid", detail),
+            Rejection::ZeroRefund => Problem::invalid("amount", detail),
+            Rejection::RefundTooLarge { refundable } => {
+                Problem::new(conflict, "refund-too-large", detail).with("refundable", refundable)
+            }
         },
         BookingError::UnknownPerformance(_) => {
             Problem::new(unprocessable, "unknown-performance", detail)
@@ -168,6 +184,29 @@ pub fn booking_problem(performance: PerformanceId, error: BookingError) -> Probl
         BookingError::PaymentFailed { .. } => {
             Problem::new(StatusCode::BAD_GATEWAY, "payment-failed", detail)
         }
+        BookingError::CurrencyNotAccepted(_) => {
+            Problem::new(unprocessable, "currency-not-accepted", detail)
+        }
+        BookingError::Provider(error) => provider_problem(error),
+    }
+}
+
+/// The payment provider did not do what was asked: the checkout keeps its
+/// tickets until its hold ends, and the same request may be retried.
+fn provider_problem(error: engine::payment::ProviderError) -> Problem {
+    use engine::payment::ProviderError;
+    let detail = error.to_string();
+    match error {
+        ProviderError::Timeout => {
+            Problem::new(StatusCode::GATEWAY_TIMEOUT, "payment-provider-timeout", detail)
+        }
+        ProviderError::Unavailable(_) => {
+            Problem::new(StatusCode::BAD_GATEWAY, "payment-provider-unavailable", detail)
+        }
+        ProviderError::Refused(_) => {
+            Problem::new(StatusCode::BAD_GATEWAY, "payment-provider-refused", detail)
+        }
+        ProviderError::UnknownSession(_) => Problem::not_found(detail),
     }
 }
 

@@ -21,7 +21,7 @@ use anyhow::Context as _;
 use engine::box_office::{BoxOffice, EngineConfig, EngineDeps, Recovered};
 use engine::events::Event;
 use engine::journal::{Checkpoint, Journal};
-use engine::payment::InstantProvider;
+use engine::payment::{InstantCheckout, InstantProvider};
 use engine::time::{Clock, SystemClock};
 use persistence::{Store, StoreOptions};
 
@@ -52,6 +52,8 @@ pub struct ServerConfig {
     /// refused with 503 at the door.
     pub max_http_in_flight: usize,
     pub shard_count: usize,
+    /// How long a checkout's tickets stay held while the buyer pays.
+    pub checkout_ttl: Duration,
     pub http_workers: usize,
     pub checkpoint_every: Duration,
     /// Serves `GET /metrics` from this recorder; installed once per process.
@@ -78,8 +80,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         hold_ttl: config.hold_ttl,
         max_in_flight: config.max_in_flight,
         shard_count: config.shard_count,
+        checkout_ttl: config.checkout_ttl,
     };
-    let deps = EngineDeps { journal, clock: clock.clone(), payments: Arc::new(InstantProvider) };
+    let deps = EngineDeps {
+        journal,
+        clock: clock.clone(),
+        payments: Arc::new(InstantProvider),
+        checkout: Arc::new(InstantCheckout::default()),
+    };
     let office =
         BoxOffice::start(engine_config, deps, recovered).context("rebuilding the state")?;
     log_loaded(&office, started.elapsed());

@@ -68,11 +68,17 @@ async fn open(dir: &std::path::Path, clock: &ManualClock) -> Running {
     let store = open_store(dir).await;
     let journal = store.journal();
     let recovered = recovered(store.recover().expect("recovery"));
-    let config = EngineConfig { hold_ttl: HOLD_TTL, max_in_flight: 1024, shard_count: 2 };
+    let config = EngineConfig {
+        hold_ttl: HOLD_TTL,
+        max_in_flight: 1024,
+        shard_count: 2,
+        checkout_ttl: HOLD_TTL,
+    };
     let deps = EngineDeps {
         journal: journal.clone(),
         clock: Arc::new(clock.clone()),
         payments: Arc::new(InstantProvider),
+        checkout: Arc::new(engine::payment::InstantCheckout::default()),
     };
     let office = BoxOffice::start(config, deps, recovered).expect("rebuilding the state");
     Running { store, journal, office }

@@ -102,6 +102,7 @@ fn server_config(data_dir: &std::path::Path) -> ServerConfig {
         max_in_flight: 4096,
         max_http_in_flight: 4096,
         shard_count: 2,
+        checkout_ttl: Duration::from_secs(600),
         http_workers: 2,
         // No checkpoint while measuring.
         checkpoint_every: Duration::from_secs(3600),

@@ -13,7 +13,7 @@ use engine::box_office::{BoxOffice, EngineConfig, EngineDeps, NewCity, NewPerfor
 use engine::catalogue::{Currency, Layout};
 use engine::ids::{PerformanceId, UserId, VenueId};
 use engine::journal::Journal;
-use engine::payment::InstantProvider;
+use engine::payment::{InstantCheckout, InstantProvider};
 use engine::time::{Clock, SystemClock, Timestamp};
 use persistence::{SledJournal, Store, StoreOptions};
 
@@ -191,9 +191,14 @@ fn start_office(journal: Arc<dyn Journal>, shards: usize) -> BoxOffice {
         hold_ttl: Duration::from_secs(3600),
         max_in_flight: 4096,
         shard_count: shards,
+        checkout_ttl: Duration::from_secs(600),
     };
-    let deps =
-        EngineDeps { journal, clock: Arc::new(SystemClock), payments: Arc::new(InstantProvider) };
+    let deps = EngineDeps {
+        journal,
+        clock: Arc::new(SystemClock),
+        payments: Arc::new(InstantProvider),
+        checkout: Arc::new(InstantCheckout::default()),
+    };
     BoxOffice::start(config, deps, Recovered::default()).expect("an empty engine starts")
 }
 

@@ -19,9 +19,11 @@ use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
 use tokio::sync::oneshot;
 
 use crate::booking::{
-    Booking, BookingSnapshot, Purchase, Quote, Rejection, Reservation, Selection, TicketStatus,
+    Booking, BookingSnapshot, Cancellation, Checkout, Confirmation, Order, OrderState, Purchase,
+    Quote, Rejection, Reservation, Selection, Session, TicketStatus,
 };
 use crate::events::{BookingEvent, Event};
+use crate::ids::OrderId;
 use crate::ids::UserId;
 use crate::index::{RecordEvents, TicketIndex};
 use crate::journal::{Journal, JournalError};
@@ -158,7 +160,10 @@ impl PerformanceActor {
         self.index.do_send(RecordEvents(events.clone()));
         self.arm_timer(ctx);
 
-        let records = events.into_iter().map(Event::Booking).collect();
+        // The work the events owe outside goes in the same append, so the
+        // same commit: a sale is never durable without its receipts' entry.
+        let owed = self.booking.take_owed().into_iter().map(Event::Outbox);
+        let records = events.into_iter().map(Event::Booking).chain(owed).collect();
         let ack = Box::new(move |durable: Result<(), JournalError>| {
             if let Some(reply) = reply {
                 let answer = match (durable, result) {
@@ -299,5 +304,192 @@ impl PerformanceActor {
         let mut events = Vec::new();
         self.booking.expire_due(self.clock.now(), &mut events);
         self.publish::<()>(events, Ok(()), None, ctx);
+    }
+}
+
+// Checkouts and orders.
+
+/// Move held tickets into an order that waits for its payment.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OpenCheckout {
+    pub user: UserId,
+    pub tickets: Vec<u32>,
+    pub ttl: Duration,
+    pub reply: Reply<Checkout>,
+}
+
+/// Record the provider's session of an order.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct OpenSession {
+    pub order: OrderId,
+    pub session: Session,
+    pub reply: Reply<Session>,
+}
+
+/// Honour a payment the provider confirmed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ConfirmPayment {
+    pub order: OrderId,
+    pub payment: String,
+    pub amount_minor: i64,
+    pub reply: Reply<Confirmation>,
+}
+
+/// The provider reports an order's payment failed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FailPayment {
+    pub order: OrderId,
+    pub reply: Reply<()>,
+}
+
+/// An admin cancels a whole order, or some of its tickets.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CancelOrder {
+    pub order: OrderId,
+    /// `None`: the whole order.
+    pub tickets: Option<Vec<u32>>,
+    pub reply: Reply<Cancellation>,
+}
+
+/// An admin refunds part or all of an order's payment.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RefundOrder {
+    pub order: OrderId,
+    pub amount_minor: Option<i64>,
+    pub reply: Reply<i64>,
+}
+
+/// An order as it is now, with its tickets' states.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OrderDetails {
+    pub order: Order,
+    pub tickets: Vec<(u32, TicketStatus)>,
+    /// While the order waits for its payment: until when.
+    pub held_until: Option<Timestamp>,
+}
+
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct ReadOrder {
+    pub order: OrderId,
+    pub reply: oneshot::Sender<Result<OrderDetails, Rejection>>,
+}
+
+/// The orders waiting for their payment that have a session, to ask the
+/// provider about after a restart.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct WaitingCheckouts {
+    pub reply: oneshot::Sender<Vec<(OrderId, Session)>>,
+}
+
+impl Handler<OpenCheckout> for PerformanceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: OpenCheckout, ctx: &mut Context<Self>) {
+        let mut events = Vec::new();
+        let now = self.clock.now();
+        let result = self.booking.open_checkout(now, msg.user, &msg.tickets, msg.ttl, &mut events);
+        self.publish(events, result, Some(msg.reply), ctx);
+    }
+}
+
+impl Handler<OpenSession> for PerformanceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: OpenSession, ctx: &mut Context<Self>) {
+        let mut events = Vec::new();
+        let result = self.booking.open_session(msg.order, msg.session, &mut events);
+        self.publish(events, result, Some(msg.reply), ctx);
+    }
+}
+
+impl Handler<ConfirmPayment> for PerformanceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ConfirmPayment, ctx: &mut Context<Self>) {
+        let mut events = Vec::new();
+        let now = self.clock.now();
+        let result = self.booking.confirm_payment(
+            now,
+            msg.order,
+            &msg.payment,
+            msg.amount_minor,
+            &mut events,
+        );
+        self.publish(events, result, Some(msg.reply), ctx);
+    }
+}
+
+impl Handler<FailPayment> for PerformanceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: FailPayment, ctx: &mut Context<Self>) {
+        let mut events = Vec::new();
+        let result = self.booking.fail_payment(self.clock.now(), msg.order, &mut events);
+        self.publish(events, result, Some(msg.reply), ctx);
+    }
+}
+
+impl Handler<CancelOrder> for PerformanceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CancelOrder, ctx: &mut Context<Self>) {
+        let mut events = Vec::new();
+        let now = self.clock.now();
+        let result = match &msg.tickets {
+            None => self.booking.cancel_order(now, msg.order, &mut events),
+            Some(tickets) => self.booking.cancel_tickets(now, msg.order, tickets, &mut events),
+        };
+        self.publish(events, result, Some(msg.reply), ctx);
+    }
+}
+
+impl Handler<RefundOrder> for PerformanceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: RefundOrder, ctx: &mut Context<Self>) {
+        let mut events = Vec::new();
+        let result = self.booking.refund_order(msg.order, msg.amount_minor, &mut events);
+        self.publish(events, result, Some(msg.reply), ctx);
+    }
+}
+
+impl Handler<ReadOrder> for PerformanceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: ReadOrder, ctx: &mut Context<Self>) {
+        self.expire_for_read(ctx);
+        let details = self.booking.order(msg.order).cloned().map(|order| {
+            let tickets =
+                order.tickets.iter().map(|&t| (t, self.booking.ticket_status(t))).collect();
+            let held_until = match order.state {
+                OrderState::AwaitingPayment { hold } => self.booking.hold_until(hold),
+                _ => None,
+            };
+            OrderDetails { order, tickets, held_until }
+        });
+        let _ = msg.reply.send(details);
+    }
+}
+
+impl Handler<WaitingCheckouts> for PerformanceActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: WaitingCheckouts, ctx: &mut Context<Self>) {
+        self.expire_for_read(ctx);
+        let waiting = self
+            .booking
+            .orders()
+            .filter(|(_, order)| matches!(order.state, OrderState::AwaitingPayment { .. }))
+            .filter_map(|(id, order)| Some((id, order.session.clone()?)))
+            .collect();
+        let _ = msg.reply.send(waiting);
     }
 }

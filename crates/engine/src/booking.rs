@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::catalogue::{PerformanceInfo, SeatPlan, SectionKind};
 use crate::events::{BookingEvent, Change};
 use crate::ids::{OrderId, PerformanceId, UserId};
+use crate::outbox::{OutboxEntry, Refund, Sale};
 use crate::time::Timestamp;
 
 const AVAILABLE: u8 = 0;
@@ -69,6 +70,18 @@ pub enum Rejection {
     NotHeld { tickets: Vec<u32> },
     #[error("the caller's hold on these tickets has expired: {tickets:?}")]
     HoldExpired { tickets: Vec<u32> },
+    #[error("these tickets wait in a checkout, so only its payment can buy them: {tickets:?}")]
+    InCheckout { tickets: Vec<u32> },
+    #[error("no order {order}")]
+    UnknownOrder { order: OrderId },
+    #[error("these tickets are not tickets of the order: {tickets:?}")]
+    NotInOrder { tickets: Vec<u32> },
+    #[error("the order is not paid, so there is nothing to refund")]
+    NotPaid,
+    #[error("a refund must be more than zero")]
+    ZeroRefund,
+    #[error("at most {refundable} of the order's payment is left to refund")]
+    RefundTooLarge { refundable: i64 },
 }
 
 /// A hold that a reserve created.
@@ -96,6 +109,48 @@ pub struct Purchase {
     pub amount_minor: i64,
 }
 
+/// An order waiting for its payment at the provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Checkout {
+    pub order: OrderId,
+    pub amount_minor: i64,
+    /// The tickets stay held for the order until then.
+    pub until: Timestamp,
+    /// The provider's session, once one was opened: a retried checkout of
+    /// the same tickets finds the session of the first.
+    pub session: Option<Session>,
+}
+
+/// A checkout session at the provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Session {
+    pub id: String,
+    /// Where the buyer pays.
+    pub url: String,
+}
+
+/// What a payment the provider confirmed did to its order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The payment bought the order's tickets.
+    Paid(Purchase),
+    /// This payment was seen before; nothing changed.
+    AlreadyKnown,
+    /// The payment could not buy the tickets (they were sold after the
+    /// hold lapsed, or the order was cancelled or paid already): it is
+    /// being refunded whole.
+    TurnedBack,
+}
+
+/// What cancelling an order or some of its tickets did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cancellation {
+    /// The tickets that became available; none when they were freed before.
+    pub freed: Vec<u32>,
+    /// What goes back to the buyer, in minor units.
+    pub refund_minor: i64,
+}
+
 /// A ticket as anyone may see it: never who holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TicketStatus {
@@ -109,14 +164,55 @@ pub struct Hold {
     pub user: UserId,
     pub until: Timestamp,
     pub tickets: Vec<u32>,
+    /// The checkout order whose payment these tickets wait for, if any.
+    pub order: Option<u32>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Order {
     pub user: UserId,
+    /// Every ticket the order covered; cancelled ones are available again.
     pub tickets: Vec<u32>,
     pub amount_minor: i64,
-    pub payment: String,
+    pub state: OrderState,
+    /// The provider's reference of the payment that bought the order.
+    pub payment: Option<String>,
+    pub session: Option<Session>,
+    /// How much of the payment went back, in minor units.
+    pub refunded_minor: i64,
+    /// How many refunds were issued for this order, turned-back payments
+    /// included: numbers each refund's idempotency key.
+    pub refunds: u32,
+    /// Payments that could not buy the order and were refunded whole.
+    pub turned_back: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum OrderState {
+    /// Its tickets wait in hold `hold` while the buyer pays at the provider.
+    AwaitingPayment {
+        hold: u32,
+    },
+    Paid,
+    /// The hold ended before any payment arrived.
+    Expired,
+    /// The provider reported that the payment failed.
+    PaymentFailed,
+    /// A payment arrived when the tickets could no longer be had, and was
+    /// refunded.
+    TurnedBack,
+    /// An admin cancelled the order.
+    Cancelled,
+}
+
+impl Order {
+    /// What is left of the payment to refund.
+    pub fn refundable_minor(&self) -> i64 {
+        match self.payment {
+            Some(_) => self.amount_minor - self.refunded_minor,
+            None => 0,
+        }
+    }
 }
 
 /// One performance's seat map and the rules that change it.
@@ -148,6 +244,10 @@ pub struct Booking {
     next_order: u32,
     /// The sequence number of the last event applied.
     seq: u64,
+
+    /// Work the changes committed since the last [`Booking::take_owed`]
+    /// owe outside: to be appended with their events, in the same commit.
+    owed: Vec<OutboxEntry>,
 }
 
 /// Everything needed to rebuild a [`Booking`] exactly, without its log.
@@ -183,6 +283,7 @@ impl Booking {
             next_hold: 1,
             next_order: 1,
             seq: 0,
+            owed: Vec::new(),
         }
     }
 
@@ -214,6 +315,11 @@ impl Booking {
         }
     }
 
+    /// Until when hold `hold` lasts, if it is live.
+    pub fn hold_until(&self, hold: u32) -> Option<Timestamp> {
+        self.holds.get(&hold).map(|hold| hold.until)
+    }
+
     /// The instant of the earliest live hold, for the actor's timer.
     pub fn next_expiry(&self) -> Option<Timestamp> {
         self.expiries.first().map(|&(until, _)| until)
@@ -226,6 +332,17 @@ impl Booking {
     pub fn orders(&self) -> impl Iterator<Item = (OrderId, &Order)> {
         let performance = self.info.id;
         self.orders.iter().map(move |(&number, order)| (OrderId { performance, number }, order))
+    }
+
+    /// Every sold ticket, with its order and buyer.
+    pub fn sold_tickets(&self) -> impl Iterator<Item = (u32, OrderId, UserId)> + '_ {
+        let performance = self.info.id;
+        (0..self.plan.ticket_count()).filter(|&t| self.status[t as usize] == PURCHASED).map(
+            move |ticket| {
+                let number = self.link[ticket as usize];
+                (ticket, OrderId { performance, number }, self.orders[&number].user)
+            },
+        )
     }
 
     /// Ends every hold whose instant is not after `now`.
@@ -281,11 +398,8 @@ impl Booking {
         self.check_list(tickets)?;
         self.check_order_size(tickets.len())?;
         self.check_held_by(user, tickets)?;
-        // Saturating, though validated layouts cannot overflow: a panic here
-        // would take down every performance of the shard.
-        let amount_minor = tickets
-            .iter()
-            .fold(0i64, |total, &ticket| total.saturating_add(self.plan.price_minor(ticket)));
+        self.check_not_in_checkout(tickets)?;
+        let amount_minor = self.price_of(tickets);
         let mut holds: Vec<u32> =
             tickets.iter().map(|&ticket| self.link[ticket as usize]).collect();
         holds.sort_unstable();
@@ -334,7 +448,7 @@ impl Booking {
         let order = &self.orders[&number];
         let same_tickets = order.tickets.len() == tickets.len()
             && tickets.iter().all(|ticket| order.tickets.contains(ticket));
-        if order.user != user || order.payment != payment || !same_tickets {
+        if order.user != user || order.payment.as_deref() != Some(payment) || !same_tickets {
             return None;
         }
         let order_id = OrderId { performance: self.info.id, number };
@@ -357,8 +471,262 @@ impl Booking {
 
         self.check_list(tickets)?;
         self.check_held_by(user, tickets)?;
+        self.check_not_in_checkout(tickets)?;
         self.commit(Change::Released { user, tickets: tickets.to_vec() }, events);
         Ok(())
+    }
+
+    /// Moves tickets, each a live hold of `user`, into a new order that
+    /// waits for its payment at the provider, held until at least
+    /// `now + ttl` (a hold that lasts longer is not shortened).
+    ///
+    /// Idempotent: asking again for exactly the tickets of a checkout of
+    /// `user` that still waits answers with that checkout.
+    pub fn open_checkout(
+        &mut self,
+        now: Timestamp,
+        user: UserId,
+        tickets: &[u32],
+        ttl: Duration,
+        events: &mut Vec<BookingEvent>,
+    ) -> Result<Checkout, Rejection> {
+        self.expire_due(now, events);
+
+        self.check_list(tickets)?;
+        if let Some(waiting) = self.waiting_checkout(user, tickets) {
+            return Ok(waiting);
+        }
+        self.check_order_size(tickets.len())?;
+        self.check_held_by(user, tickets)?;
+        self.check_not_in_checkout(tickets)?;
+
+        let amount_minor = self.price_of(tickets);
+        let longest = tickets.iter().map(|&t| self.holds[&self.link[t as usize]].until).max();
+        let until = now.plus(ttl).max(longest.unwrap_or(now));
+        let order = OrderId { performance: self.info.id, number: self.next_order };
+        let hold = self.next_hold;
+        let change = Change::CheckoutOpened {
+            order,
+            hold,
+            user,
+            tickets: tickets.to_vec(),
+            amount_minor,
+            until,
+        };
+        self.commit(change, events);
+        Ok(Checkout { order, amount_minor, until, session: None })
+    }
+
+    /// The checkout of `user` that waits with exactly `tickets`.
+    fn waiting_checkout(&self, user: UserId, tickets: &[u32]) -> Option<Checkout> {
+        let &first = tickets.first()?;
+        if self.status[first as usize] != RESERVED {
+            return None;
+        }
+        let hold = &self.holds[&self.link[first as usize]];
+        let number = hold.order?;
+        let order = &self.orders[&number];
+        let same_tickets = order.tickets.len() == tickets.len()
+            && tickets.iter().all(|ticket| order.tickets.contains(ticket));
+        if order.user != user || !same_tickets {
+            return None;
+        }
+        Some(Checkout {
+            order: OrderId { performance: self.info.id, number },
+            amount_minor: order.amount_minor,
+            until: hold.until,
+            session: order.session.clone(),
+        })
+    }
+
+    /// Records the provider's session of an order. The first session
+    /// recorded stays: one order has one session.
+    pub fn open_session(
+        &mut self,
+        order: OrderId,
+        session: Session,
+        events: &mut Vec<BookingEvent>,
+    ) -> Result<Session, Rejection> {
+        let record = self.order(order)?;
+        if let Some(known) = &record.session {
+            return Ok(known.clone());
+        }
+        self.commit(Change::SessionOpened { order, session: session.clone() }, events);
+        Ok(session)
+    }
+
+    /// Honours a payment the provider confirmed for `order`: it buys the
+    /// tickets if the order still waits for it, or if its hold lapsed and
+    /// every ticket is still available. Any other payment is turned back:
+    /// refunded whole, never paid for with someone else's seat.
+    ///
+    /// Idempotent: a payment seen before changes nothing.
+    pub fn confirm_payment(
+        &mut self,
+        now: Timestamp,
+        order: OrderId,
+        payment: &str,
+        amount_minor: i64,
+        events: &mut Vec<BookingEvent>,
+    ) -> Result<Confirmation, Rejection> {
+        self.expire_due(now, events);
+
+        let record = self.order(order)?;
+        let known = record.payment.as_deref() == Some(payment)
+            || record.turned_back.iter().any(|turned| turned == payment);
+        if known {
+            return Ok(Confirmation::AlreadyKnown);
+        }
+
+        let (user, tickets) = (record.user, record.tickets.clone());
+        let can_buy = amount_minor == record.amount_minor
+            && match record.state {
+                OrderState::AwaitingPayment { .. } => true,
+                OrderState::Expired | OrderState::PaymentFailed => {
+                    tickets.iter().all(|&ticket| self.is_free(ticket))
+                }
+                _ => false,
+            };
+        if !can_buy {
+            let payment = payment.to_owned();
+            self.commit(Change::PaymentTurnedBack { order, payment, amount_minor }, events);
+            return Ok(Confirmation::TurnedBack);
+        }
+
+        let change =
+            Change::OrderPaid { order, user, tickets: tickets.clone(), payment: payment.into() };
+        self.commit(change, events);
+        Ok(Confirmation::Paid(Purchase { order, tickets, amount_minor }))
+    }
+
+    /// The provider reports the order's payment failed: a checkout still
+    /// waiting ends, and its tickets are available again.
+    pub fn fail_payment(
+        &mut self,
+        now: Timestamp,
+        order: OrderId,
+        events: &mut Vec<BookingEvent>,
+    ) -> Result<(), Rejection> {
+        self.expire_due(now, events);
+
+        let record = self.order(order)?;
+        let freed = match record.state {
+            OrderState::AwaitingPayment { hold } => self.holds[&hold].tickets.clone(),
+            OrderState::Expired => Vec::new(),
+            _ => return Ok(()),
+        };
+        let user = record.user;
+        self.commit(Change::PaymentFailed { order, user, freed }, events);
+        Ok(())
+    }
+
+    /// Cancels an order: its tickets that are still its own become
+    /// available, and what is left of its payment is refunded. Cancelling
+    /// again frees and refunds nothing more.
+    pub fn cancel_order(
+        &mut self,
+        now: Timestamp,
+        order: OrderId,
+        events: &mut Vec<BookingEvent>,
+    ) -> Result<Cancellation, Rejection> {
+        self.expire_due(now, events);
+
+        let record = self.order(order)?;
+        let freed = match record.state {
+            OrderState::AwaitingPayment { hold } => self.holds[&hold].tickets.clone(),
+            OrderState::Paid => self.still_sold(order.number, &record.tickets),
+            _ => return Ok(Cancellation { freed: Vec::new(), refund_minor: 0 }),
+        };
+        let (user, refund_minor) = (record.user, record.refundable_minor());
+        let change = Change::OrderCancelled { order, user, freed: freed.clone(), refund_minor };
+        self.commit(change, events);
+        Ok(Cancellation { freed, refund_minor })
+    }
+
+    /// Cancels some tickets of a paid order: those still sold become
+    /// available, and their price goes back, as far as the payment still
+    /// covers it. Tickets cancelled before are skipped.
+    pub fn cancel_tickets(
+        &mut self,
+        now: Timestamp,
+        order: OrderId,
+        tickets: &[u32],
+        events: &mut Vec<BookingEvent>,
+    ) -> Result<Cancellation, Rejection> {
+        self.expire_due(now, events);
+
+        self.check_list(tickets)?;
+        let record = self.order(order)?;
+        let strangers: Vec<u32> =
+            tickets.iter().copied().filter(|ticket| !record.tickets.contains(ticket)).collect();
+        if !strangers.is_empty() {
+            return Err(Rejection::NotInOrder { tickets: strangers });
+        }
+        if record.state != OrderState::Paid {
+            return Ok(Cancellation { freed: Vec::new(), refund_minor: 0 });
+        }
+
+        let freed = self.still_sold(order.number, tickets);
+        if freed.is_empty() {
+            return Ok(Cancellation { freed, refund_minor: 0 });
+        }
+        let refund_minor = self.price_of(&freed).min(record.refundable_minor());
+        let user = record.user;
+        let change = Change::TicketsCancelled { order, user, freed: freed.clone(), refund_minor };
+        self.commit(change, events);
+        Ok(Cancellation { freed, refund_minor })
+    }
+
+    /// Gives back `amount_minor` of a paid order's payment (all that is
+    /// left if `None`), leaving its tickets sold.
+    pub fn refund_order(
+        &mut self,
+        order: OrderId,
+        amount_minor: Option<i64>,
+        events: &mut Vec<BookingEvent>,
+    ) -> Result<i64, Rejection> {
+        let record = self.order(order)?;
+        if record.payment.is_none() || record.state == OrderState::TurnedBack {
+            return Err(Rejection::NotPaid);
+        }
+        if amount_minor.is_some_and(|amount| amount <= 0) {
+            return Err(Rejection::ZeroRefund);
+        }
+        let refundable = record.refundable_minor();
+        let amount_minor = amount_minor.unwrap_or(refundable);
+        if amount_minor > refundable || amount_minor == 0 {
+            return Err(Rejection::RefundTooLarge { refundable });
+        }
+
+        self.commit(Change::OrderRefunded { order, amount_minor }, events);
+        Ok(amount_minor)
+    }
+
+    pub fn order(&self, order: OrderId) -> Result<&Order, Rejection> {
+        let known = order.performance == self.info.id;
+        let record = known.then(|| self.orders.get(&order.number)).flatten();
+        record.ok_or(Rejection::UnknownOrder { order })
+    }
+
+    /// The tickets of `tickets` that order `number` still has sold.
+    fn still_sold(&self, number: u32, tickets: &[u32]) -> Vec<u32> {
+        let sold = |&&ticket: &&u32| {
+            self.status[ticket as usize] == PURCHASED && self.link[ticket as usize] == number
+        };
+        tickets.iter().filter(sold).copied().collect()
+    }
+
+    fn price_of(&self, tickets: &[u32]) -> i64 {
+        // Saturating, though validated layouts cannot overflow: a panic here
+        // would take down every performance of the shard.
+        tickets
+            .iter()
+            .fold(0i64, |total, &ticket| total.saturating_add(self.plan.price_minor(ticket)))
+    }
+
+    /// The work owed outside since the last call, oldest first.
+    pub fn take_owed(&mut self) -> Vec<OutboxEntry> {
+        std::mem::take(&mut self.owed)
     }
 
     /// Applies a change that the rules already allowed, live or in replay.
@@ -376,13 +744,134 @@ impl Booking {
             }
             Change::Released { user, tickets } => self.apply_released(*user, tickets),
             Change::HoldExpired { hold, .. } => self.apply_expired(*hold),
+            Change::CheckoutOpened { order, hold, user, tickets, amount_minor, until } => self
+                .apply_checkout_opened(order.number, *hold, *user, tickets, *amount_minor, *until),
+            Change::SessionOpened { order, session } => {
+                self.order_mut(order.number).session = Some(session.clone())
+            }
+            Change::OrderPaid { order, payment, .. } => self.apply_paid(order.number, payment),
+            Change::PaymentTurnedBack { order, payment, .. } => {
+                self.apply_turned_back(order.number, payment)
+            }
+            Change::PaymentFailed { order, user, freed } => {
+                self.free(*user, freed);
+                self.order_mut(order.number).state = OrderState::PaymentFailed;
+            }
+            Change::OrderCancelled { order, user, freed, refund_minor } => {
+                self.free(*user, freed);
+                self.add_refund(order.number, *refund_minor);
+                self.order_mut(order.number).state = OrderState::Cancelled;
+            }
+            Change::TicketsCancelled { order, user, freed, refund_minor } => {
+                self.free(*user, freed);
+                self.add_refund(order.number, *refund_minor);
+            }
+            Change::OrderRefunded { order, amount_minor } => {
+                self.add_refund(order.number, *amount_minor)
+            }
         }
     }
 
+    /// Applies a change the rules made, and notes the work it owes outside.
     fn commit(&mut self, change: Change, events: &mut Vec<BookingEvent>) {
+        let owed = self.owed_by(&change);
         let event = BookingEvent { performance: self.info.id, seq: self.seq + 1, change };
         self.apply(&event);
         events.push(event);
+        self.owed.extend(owed);
+    }
+
+    /// The work a change owes outside, read before it is applied.
+    fn owed_by(&self, change: &Change) -> Vec<OutboxEntry> {
+        let performance = self.info.id;
+        let sale = |order: OrderId, user: UserId, tickets: &[u32], amount_minor: i64| Sale {
+            order,
+            user,
+            performance,
+            tickets: tickets.to_vec(),
+            amount_minor,
+        };
+        match change {
+            Change::Purchased { order, user, tickets, amount_minor, .. } => {
+                vec![OutboxEntry::Sale(sale(*order, *user, tickets, *amount_minor))]
+            }
+            Change::OrderPaid { order, user, tickets, .. } => {
+                let amount_minor = self.orders[&order.number].amount_minor;
+                vec![OutboxEntry::Sale(sale(*order, *user, tickets, amount_minor))]
+            }
+            Change::HoldExpired { hold, .. } => match self.holds[hold].order {
+                Some(number) => vec![self.expire_session(number)],
+                None => Vec::new(),
+            },
+            Change::PaymentTurnedBack { order, payment, amount_minor } => {
+                let record = &self.orders[&order.number];
+                let mut owed = vec![self.refund(*order, payment, *amount_minor)];
+                if record.state != OrderState::Paid {
+                    let notice = sale(*order, record.user, &record.tickets, *amount_minor);
+                    owed.push(OutboxEntry::LatePaymentRefunded(notice));
+                }
+                owed
+            }
+            Change::OrderCancelled { order, refund_minor, .. } => {
+                let mut owed = Vec::new();
+                if let OrderState::AwaitingPayment { .. } = self.orders[&order.number].state {
+                    owed.push(self.expire_session(order.number));
+                }
+                owed.extend(self.refund_of_payment(*order, *refund_minor));
+                owed
+            }
+            Change::TicketsCancelled { order, refund_minor, .. } => {
+                self.refund_of_payment(*order, *refund_minor).into_iter().collect()
+            }
+            Change::OrderRefunded { order, amount_minor } => {
+                self.refund_of_payment(*order, *amount_minor).into_iter().collect()
+            }
+            Change::Reserved { .. }
+            | Change::Released { .. }
+            | Change::CheckoutOpened { .. }
+            | Change::SessionOpened { .. }
+            | Change::PaymentFailed { .. } => Vec::new(),
+        }
+    }
+
+    fn expire_session(&self, number: u32) -> OutboxEntry {
+        let order = OrderId { performance: self.info.id, number };
+        let session = self.orders[&number].session.as_ref().map(|session| session.id.clone());
+        OutboxEntry::ExpireSession { order, session }
+    }
+
+    /// A refund of the order's own payment, if there is anything to refund.
+    fn refund_of_payment(&self, order: OrderId, amount_minor: i64) -> Option<OutboxEntry> {
+        let payment = self.orders[&order.number].payment.as_deref()?;
+        (amount_minor > 0).then(|| self.refund(order, payment, amount_minor))
+    }
+
+    /// The next refund of the order, numbered for its idempotency key.
+    fn refund(&self, order: OrderId, payment: &str, amount_minor: i64) -> OutboxEntry {
+        let number = self.orders[&order.number].refunds + 1;
+        OutboxEntry::Refund(Refund {
+            order,
+            payment: payment.to_owned(),
+            amount_minor,
+            idempotency_key: format!("refund-{order}-{number}"),
+        })
+    }
+
+    /// Refuses tickets that wait in a checkout: only its payment buys them,
+    /// and only its expiry, failure or cancellation frees them.
+    fn check_not_in_checkout(&self, tickets: &[u32]) -> Result<(), Rejection> {
+        let waiting: Vec<u32> = tickets
+            .iter()
+            .copied()
+            .filter(|&ticket| {
+                self.status[ticket as usize] == RESERVED
+                    && self.holds[&self.link[ticket as usize]].order.is_some()
+            })
+            .collect();
+        if !waiting.is_empty() {
+            return Err(Rejection::InCheckout { tickets: waiting });
+        }
+        Ok(())
     }
 
     fn check_list(&self, tickets: &[u32]) -> Result<(), Rejection> {
@@ -552,10 +1041,89 @@ impl Booking {
             debug_assert_eq!(self.status[ticket as usize], AVAILABLE);
             self.set(ticket, RESERVED, hold);
         }
-        self.holds.insert(hold, Hold { user, until, tickets: tickets.to_vec() });
+        self.holds.insert(hold, Hold { user, until, tickets: tickets.to_vec(), order: None });
         self.expiries.insert((until, hold));
         *self.owned_by_user.entry(user).or_default() += tickets.len() as u32;
         self.next_hold = self.next_hold.max(hold + 1);
+    }
+
+    fn apply_checkout_opened(
+        &mut self,
+        order: u32,
+        hold: u32,
+        user: UserId,
+        tickets: &[u32],
+        amount_minor: i64,
+        until: Timestamp,
+    ) {
+        for &ticket in tickets {
+            self.take_from_hold(ticket);
+            self.set(ticket, RESERVED, hold);
+        }
+        let record = Hold { user, until, tickets: tickets.to_vec(), order: Some(order) };
+        self.holds.insert(hold, record);
+        self.expiries.insert((until, hold));
+        self.next_hold = self.next_hold.max(hold + 1);
+
+        let state = OrderState::AwaitingPayment { hold };
+        self.orders.insert(order, Order::new(user, tickets, amount_minor, state, None));
+        self.next_order = self.next_order.max(order + 1);
+    }
+
+    /// Buys the order's tickets: out of its hold, or, after the hold
+    /// lapsed, straight from available.
+    fn apply_paid(&mut self, number: u32, payment: &str) {
+        let order = self.order_mut(number);
+        order.state = OrderState::Paid;
+        order.payment = Some(payment.to_owned());
+        let (user, tickets) = (order.user, order.tickets.clone());
+
+        let mut from_available = 0;
+        for &ticket in &tickets {
+            if self.status[ticket as usize] == RESERVED {
+                self.take_from_hold(ticket);
+            } else {
+                from_available += 1;
+            }
+            self.set(ticket, PURCHASED, number);
+        }
+        if from_available > 0 {
+            *self.owned_by_user.entry(user).or_default() += from_available;
+        }
+    }
+
+    fn apply_turned_back(&mut self, number: u32, payment: &str) {
+        let order = self.order_mut(number);
+        order.refunds += 1;
+        order.turned_back.push(payment.to_owned());
+        if matches!(order.state, OrderState::Expired | OrderState::PaymentFailed) {
+            order.state = OrderState::TurnedBack;
+        }
+    }
+
+    fn add_refund(&mut self, number: u32, amount_minor: i64) {
+        if amount_minor > 0 {
+            let order = self.order_mut(number);
+            order.refunded_minor += amount_minor;
+            order.refunds += 1;
+        }
+    }
+
+    /// Makes tickets of `user`, held or sold, available again.
+    fn free(&mut self, user: UserId, tickets: &[u32]) {
+        for &ticket in tickets {
+            if self.status[ticket as usize] == RESERVED {
+                self.take_from_hold(ticket);
+            }
+            self.set(ticket, AVAILABLE, 0);
+        }
+        if !tickets.is_empty() {
+            self.disown(user, tickets.len());
+        }
+    }
+
+    fn order_mut(&mut self, number: u32) -> &mut Order {
+        self.orders.get_mut(&number).expect("a change names a known order")
     }
 
     fn apply_purchased(
@@ -570,9 +1138,9 @@ impl Booking {
             self.take_from_hold(ticket);
             self.set(ticket, PURCHASED, order);
         }
-        let order_record =
-            Order { user, tickets: tickets.to_vec(), amount_minor, payment: payment.to_owned() };
-        self.orders.insert(order, order_record);
+        let record =
+            Order::new(user, tickets, amount_minor, OrderState::Paid, Some(payment.to_owned()));
+        self.orders.insert(order, record);
         self.next_order = self.next_order.max(order + 1);
     }
 
@@ -585,9 +1153,12 @@ impl Booking {
     }
 
     fn apply_expired(&mut self, hold: u32) {
-        let Hold { user, until, tickets } =
+        let Hold { user, until, tickets, order } =
             self.holds.remove(&hold).expect("an expiry names a live hold");
         self.expiries.remove(&(until, hold));
+        if let Some(number) = order {
+            self.order_mut(number).state = OrderState::Expired;
+        }
         for &ticket in &tickets {
             self.set(ticket, AVAILABLE, user.0.wrapping_add(1));
         }
@@ -681,10 +1252,35 @@ impl Booking {
             booking.holds.insert(number, hold);
         }
         for (number, order) in snapshot.orders {
-            *booking.owned_by_user.entry(order.user).or_default() += order.tickets.len() as u32;
+            let sold = booking.still_sold(number, &order.tickets).len() as u32;
+            if sold > 0 {
+                *booking.owned_by_user.entry(order.user).or_default() += sold;
+            }
             booking.orders.insert(number, order);
         }
         Ok(booking)
+    }
+}
+
+impl Order {
+    fn new(
+        user: UserId,
+        tickets: &[u32],
+        amount_minor: i64,
+        state: OrderState,
+        payment: Option<String>,
+    ) -> Order {
+        Order {
+            user,
+            tickets: tickets.to_vec(),
+            amount_minor,
+            state,
+            payment,
+            session: None,
+            refunded_minor: 0,
+            refunds: 0,
+            turned_back: Vec::new(),
+        }
     }
 }
 

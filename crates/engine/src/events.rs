@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::booking::Session;
 use crate::catalogue::{City, PerformanceInfo, Venue};
 use crate::ids::{OrderId, PerformanceId, UserId};
 use crate::outbox::OutboxEntry;
@@ -63,5 +64,34 @@ pub enum Change {
     /// The user gave back some held tickets.
     Released { user: UserId, tickets: Vec<u32> },
     /// A hold reached its instant; the tickets it still held are available.
+    /// If it was a checkout's hold, its order has expired.
     HoldExpired { hold: u32, user: UserId, tickets: Vec<u32> },
+    /// Live holds of `user` moved into a new hold `hold` of a new order,
+    /// lasting until `until`, while the buyer pays at the provider.
+    CheckoutOpened {
+        order: OrderId,
+        hold: u32,
+        user: UserId,
+        tickets: Vec<u32>,
+        amount_minor: i64,
+        until: Timestamp,
+    },
+    /// The provider opened a checkout session for the order.
+    SessionOpened { order: OrderId, session: Session },
+    /// The provider confirmed `payment` for the order, and the order's
+    /// tickets are bought: from its live hold, or, after the hold lapsed,
+    /// because every one of them was still available.
+    OrderPaid { order: OrderId, user: UserId, tickets: Vec<u32>, payment: String },
+    /// A payment that could not buy the order is refunded whole.
+    PaymentTurnedBack { order: OrderId, payment: String, amount_minor: i64 },
+    /// The provider reported the order's payment failed; the tickets its
+    /// hold still kept are available.
+    PaymentFailed { order: OrderId, user: UserId, freed: Vec<u32> },
+    /// An admin cancelled the order: `freed` are available again and
+    /// `refund_minor` goes back to the buyer.
+    OrderCancelled { order: OrderId, user: UserId, freed: Vec<u32>, refund_minor: i64 },
+    /// An admin cancelled some tickets of a paid order.
+    TicketsCancelled { order: OrderId, user: UserId, freed: Vec<u32>, refund_minor: i64 },
+    /// An admin gave back part of an order's payment; its tickets stay sold.
+    OrderRefunded { order: OrderId, amount_minor: i64 },
 }

@@ -50,13 +50,9 @@ impl TicketIndex {
                 let holding = Holding::Reserved { until: hold.until };
                 index.insert(hold.user, performance_tickets(performance, &hold.tickets), holding);
             }
-            for (order, record) in booking.orders() {
+            for (ticket, order, user) in booking.sold_tickets() {
                 let holding = Holding::Purchased { order };
-                index.insert(
-                    record.user,
-                    performance_tickets(performance, &record.tickets),
-                    holding,
-                );
+                index.insert(user, performance_tickets(performance, &[ticket]), holding);
             }
         }
         index
@@ -65,17 +61,26 @@ impl TicketIndex {
     pub fn record(&mut self, event: &BookingEvent) {
         let performance = event.performance;
         match &event.change {
-            Change::Reserved { user, until, tickets, .. } => {
+            Change::Reserved { user, until, tickets, .. }
+            | Change::CheckoutOpened { user, until, tickets, .. } => {
                 let holding = Holding::Reserved { until: *until };
                 self.insert(*user, performance_tickets(performance, tickets), holding)
             }
-            Change::Purchased { order, user, tickets, .. } => {
+            Change::Purchased { order, user, tickets, .. }
+            | Change::OrderPaid { order, user, tickets, .. } => {
                 let holding = Holding::Purchased { order: *order };
                 self.insert(*user, performance_tickets(performance, tickets), holding)
             }
-            Change::Released { user, tickets } | Change::HoldExpired { user, tickets, .. } => {
+            Change::Released { user, tickets }
+            | Change::HoldExpired { user, tickets, .. }
+            | Change::PaymentFailed { user, freed: tickets, .. }
+            | Change::OrderCancelled { user, freed: tickets, .. }
+            | Change::TicketsCancelled { user, freed: tickets, .. } => {
                 self.remove(*user, performance_tickets(performance, tickets))
             }
+            Change::SessionOpened { .. }
+            | Change::PaymentTurnedBack { .. }
+            | Change::OrderRefunded { .. } => {}
         }
     }
 

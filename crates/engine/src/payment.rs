@@ -212,3 +212,61 @@ pub trait CheckoutProvider: Send + Sync + 'static {
         idempotency_key: &str,
     ) -> ProviderFuture<String>;
 }
+
+/// Checkout without a payment page, for load tests and the demo: a session
+/// is paid the moment it is opened, and its URL is the success URL itself.
+/// Sessions live in memory only: after a restart the provider knows none.
+#[derive(Default)]
+pub struct InstantCheckout {
+    sessions: parking_lot::Mutex<std::collections::HashMap<String, SessionState>>,
+}
+
+impl InstantCheckout {
+    fn session(&self, id: &str) -> Result<SessionState, ProviderError> {
+        let sessions = self.sessions.lock();
+        sessions.get(id).cloned().ok_or_else(|| ProviderError::UnknownSession(id.to_owned()))
+    }
+}
+
+impl CheckoutProvider for InstantCheckout {
+    fn name(&self) -> &'static str {
+        "instant"
+    }
+
+    fn check_amount(&self, _: i64, _: &Currency) -> Result<(), UnsupportedCurrency> {
+        Ok(())
+    }
+
+    fn create_session(&self, request: SessionRequest) -> ProviderFuture<CheckoutSession> {
+        let id = format!("cs_instant_{}", request.idempotency_key);
+        let state = SessionState {
+            id: id.clone(),
+            order: Some(request.order),
+            status: SessionStatus::Complete,
+            payment_status: SessionPayment::Paid,
+            payment: Some(format!("pi_instant_{}", request.idempotency_key)),
+            amount_minor: request.amount_minor,
+            currency: request.currency,
+        };
+        self.sessions.lock().entry(id.clone()).or_insert(state);
+        let url = request.success_url.replace("{CHECKOUT_SESSION_ID}", &id);
+        Box::pin(std::future::ready(Ok(CheckoutSession { id, url })))
+    }
+
+    fn retrieve_session(&self, id: &str) -> ProviderFuture<SessionState> {
+        Box::pin(std::future::ready(self.session(id)))
+    }
+
+    fn expire_session(&self, id: &str) -> ProviderFuture<SessionState> {
+        // Paid on opening, so never open: there is nothing to expire.
+        Box::pin(std::future::ready(self.session(id)))
+    }
+
+    fn open_sessions_of(&self, _: OrderId) -> ProviderFuture<Vec<SessionState>> {
+        Box::pin(std::future::ready(Ok(Vec::new())))
+    }
+
+    fn refund(&self, _: &str, _: i64, _: &Currency, key: &str) -> ProviderFuture<String> {
+        Box::pin(std::future::ready(Ok(format!("re_instant_{key}"))))
+    }
+}

@@ -853,8 +853,8 @@ impl Run {
         for (user, purchase, payment) in &self.purchases {
             let order = orders.get(&purchase.order).expect("an acknowledged order persists");
             assert_eq!(
-                (order.user, &order.tickets, order.amount_minor, &order.payment),
-                (*user, &purchase.tickets, purchase.amount_minor, payment),
+                (order.user, &order.tickets, order.amount_minor, order.payment.as_ref()),
+                (*user, &purchase.tickets, purchase.amount_minor, Some(payment)),
                 "order {:?}",
                 purchase.order
             );

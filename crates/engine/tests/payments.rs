@@ -70,12 +70,17 @@ impl PaymentProvider for Recorder {
 }
 
 async fn start(provider: Arc<RecordingProvider>) -> (BoxOffice, PerformanceId) {
-    let config =
-        EngineConfig { hold_ttl: Duration::from_secs(600), max_in_flight: 1024, shard_count: 1 };
+    let config = EngineConfig {
+        hold_ttl: Duration::from_secs(600),
+        max_in_flight: 1024,
+        shard_count: 1,
+        checkout_ttl: Duration::from_secs(600),
+    };
     let deps = EngineDeps {
         journal: Arc::new(ImmediateJournal),
         clock: Arc::new(SystemClock),
         payments: Arc::new(Recorder(provider)),
+        checkout: Arc::new(engine::payment::InstantCheckout::default()),
     };
     let office = BoxOffice::start(config, deps, Recovered::default()).expect("an empty start");
 

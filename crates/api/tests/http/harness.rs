@@ -61,6 +61,7 @@ impl Server {
             max_in_flight: options.max_in_flight,
             max_http_in_flight: options.max_http_in_flight,
             shard_count: 2,
+            checkout_ttl: options.hold_ttl,
             http_workers: 2,
             checkpoint_every: Duration::from_secs(60),
             metrics: None,

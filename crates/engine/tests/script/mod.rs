@@ -37,14 +37,21 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
-use engine::booking::{Booking, Rejection, Selection, TicketStatus};
+use engine::booking::{
+    Booking, Cancellation, Confirmation, Order, OrderState, Rejection, Selection, Session,
+    TicketStatus,
+};
 use engine::catalogue::{row_name, Layout, PerformanceInfo, SeatPlan, Section, SectionKind};
 use engine::events::{BookingEvent, Change};
-use engine::ids::{CityId, PerformanceId, UserId, VenueId};
+use engine::ids::{CityId, OrderId, PerformanceId, UserId, VenueId};
+use engine::outbox::OutboxEntry;
 use engine::time::Timestamp;
 
 /// The instant every script starts at: 2030-03-17, an arbitrary fixed day.
 const T0: Timestamp = Timestamp(1_900_000_000_000);
+
+/// How long a checkout keeps its tickets in every script.
+const CHECKOUT_TTL: Duration = Duration::from_secs(15 * 60);
 
 /// Runs `script` and panics with a line diff if any outcome differs.
 #[track_caller]
@@ -309,6 +316,8 @@ struct Stage {
     ttl: Duration,
     now: i64,
     log: Vec<BookingEvent>,
+    /// What the commands owed outside since the last `owed` line.
+    owed: Vec<OutboxEntry>,
 }
 
 impl Stage {
@@ -325,6 +334,7 @@ impl Stage {
             ttl: header.ttl,
             now: 0,
             log: Vec::new(),
+            owed: Vec::new(),
         }
     }
 
@@ -337,7 +347,8 @@ impl Stage {
             ["expire"] => return Some(self.expire()),
             ["restart"] => self.booking = self.rebuilt(),
             ["map", section] => return Some(self.map(section)),
-            [verb, user, ref rest @ ..] => return Some(self.command(verb, user, rest, line)),
+            ["owed"] => return Some(self.describe_owed()),
+            [verb, subject, ref rest @ ..] => return Some(self.command(verb, subject, rest, line)),
             _ => panic!("line {line}: cannot read {command:?}"),
         }
         None
@@ -346,6 +357,7 @@ impl Stage {
     fn expire(&mut self) -> String {
         let mut events = Vec::new();
         self.booking.expire_due(at(self.now), &mut events);
+        self.owed.extend(self.booking.take_owed());
         let text = self.describe_expiries(&events);
         self.log.extend(events);
         if text.is_empty() {
@@ -355,16 +367,28 @@ impl Stage {
         }
     }
 
-    /// A booking command: runs it, checks what it may change, describes it.
-    fn command(&mut self, verb: &str, user: &str, rest: &[&str], line: usize) -> String {
-        let user = UserId(user.strip_prefix('u').and_then(|id| id.parse().ok()).expect("uN"));
+    /// A command: runs it, checks what it may change, describes it. The
+    /// subject is a user (`u1`) or, for what is done to orders, an order
+    /// (`o1`).
+    fn command(&mut self, verb: &str, subject: &str, rest: &[&str], line: usize) -> String {
         let mut after_expiry = self.booking.clone();
         let mut expiries = Vec::new();
         after_expiry.expire_due(at(self.now), &mut expiries);
 
         let mut events = Vec::new();
-        let (outcome, changes) = self.perform(verb, user, rest, &mut events);
+        let (outcome, changes) = match subject.strip_prefix('o') {
+            Some(number) => {
+                let order = OrderId { performance: self.info.id, number: number.parse().unwrap() };
+                self.perform_on_order(verb, order, rest, &mut events)
+            }
+            None => {
+                let user = subject.strip_prefix('u').and_then(|id| id.parse().ok());
+                self.perform(verb, UserId(user.expect("uN or oN")), rest, &mut events)
+            }
+        };
+        self.owed.extend(self.booking.take_owed());
         assert_eq!(events[..expiries.len()], expiries[..], "line {line}: expiries come first");
+        let changes = changes.unwrap_or(events.len() - expiries.len());
         assert_eq!(events.len(), expiries.len() + changes, "line {line}: events per outcome");
         if changes == 0 {
             assert_same(&self.booking, &after_expiry, line);
@@ -381,7 +405,7 @@ impl Stage {
         user: UserId,
         rest: &[&str],
         events: &mut Vec<BookingEvent>,
-    ) -> (String, usize) {
+    ) -> (String, Option<usize>) {
         let now = at(self.now);
         let result = match verb {
             "reserve" => {
@@ -396,7 +420,7 @@ impl Stage {
                 let tickets = self.tickets(rest);
                 let quote = self.booking.quote(now, user, &tickets, events);
                 let outcome = quote.map(|quote| format!("costs {}", quote.amount_minor));
-                return (self.describe(outcome), 0);
+                return (self.describe(outcome), Some(0));
             }
             "purchase" => {
                 // Each purchase is paid by a charge of its own, unless the
@@ -413,17 +437,118 @@ impl Stage {
                     let tickets = self.names.list(&p.tickets);
                     format!("order {} {tickets} for {}", p.order.number, p.amount_minor)
                 });
-                return (self.describe(result), usize::from(new_order));
+                return (self.describe(result), Some(usize::from(new_order)));
             }
             "release" => {
                 let tickets = self.tickets(rest);
                 let released = self.booking.release(now, user, &tickets, events);
                 released.map(|()| "released".to_owned())
             }
+            "checkout" => {
+                let tickets = self.tickets(rest);
+                let opened = self.booking.open_checkout(now, user, &tickets, CHECKOUT_TTL, events);
+                let outcome = opened.map(|checkout| {
+                    let until = format_offset(checkout.until.0 - T0.0);
+                    let session = checkout.session.map_or(String::new(), |s| format!(" {}", s.id));
+                    let (number, amount) = (checkout.order.number, checkout.amount_minor);
+                    format!("order {number} for {amount} until {until}{session}")
+                });
+                return (self.describe(outcome), None);
+            }
             _ => panic!("unknown command {verb:?}"),
         };
         let changes = usize::from(result.is_ok());
-        (self.describe(result), changes)
+        (self.describe(result), Some(changes))
+    }
+
+    /// What is done to an order: by the provider (`session`, `pay`,
+    /// `fail`) or by an admin (`cancel`, `refund`, `order`).
+    fn perform_on_order(
+        &mut self,
+        verb: &str,
+        order: OrderId,
+        rest: &[&str],
+        events: &mut Vec<BookingEvent>,
+    ) -> (String, Option<usize>) {
+        let now = at(self.now);
+        let booking = &mut self.booking;
+        let result = match (verb, rest) {
+            ("session", [id]) => {
+                let session = Session { id: (*id).into(), url: format!("https://pay/{id}") };
+                booking.open_session(order, session, events).map(|s| format!("session {}", s.id))
+            }
+            ("pay", [payment, amount]) => {
+                let amount = amount.parse().expect("an amount");
+                let confirmed = booking.confirm_payment(now, order, payment, amount, events);
+                confirmed.map(|confirmation| match confirmation {
+                    Confirmation::Paid(p) => format!("paid {}", self.names.list(&p.tickets)),
+                    Confirmation::AlreadyKnown => "already-known".into(),
+                    Confirmation::TurnedBack => "turned-back".into(),
+                })
+            }
+            ("fail", []) => booking.fail_payment(now, order, events).map(|()| "failed".into()),
+            ("cancel", []) => booking.cancel_order(now, order, events).map(|c| self.cancelled(c)),
+            ("cancel", names) => {
+                let tickets = names.iter().map(|name| self.names.ticket(name)).collect::<Vec<_>>();
+                let cancelled = self.booking.cancel_tickets(now, order, &tickets, events);
+                cancelled.map(|c| self.cancelled(c))
+            }
+            ("refund", []) => {
+                booking.refund_order(order, None, events).map(|r| format!("refunded {r}"))
+            }
+            ("refund", [amount]) => {
+                let amount = amount.parse().expect("an amount");
+                let refunded = booking.refund_order(order, Some(amount), events);
+                refunded.map(|r| format!("refunded {r}"))
+            }
+            ("order", []) => booking.order(order).map(describe_order),
+            _ => panic!("cannot read {verb} {rest:?}"),
+        };
+        (self.describe(result), None)
+    }
+
+    fn cancelled(&self, cancellation: Cancellation) -> String {
+        let freed = match cancellation.freed.is_empty() {
+            true => "nothing".into(),
+            false => self.names.list(&cancellation.freed),
+        };
+        format!("freed {freed} refund {}", cancellation.refund_minor)
+    }
+
+    /// The work owed outside since the last `owed`, oldest first.
+    fn describe_owed(&mut self) -> String {
+        let owed = std::mem::take(&mut self.owed);
+        let lines: Vec<String> = owed
+            .iter()
+            .map(|entry| match entry {
+                OutboxEntry::Sale(sale) => format!(
+                    "sale o{} u{} {} {}",
+                    sale.order.number,
+                    sale.user.0,
+                    self.names.list(&sale.tickets),
+                    sale.amount_minor
+                ),
+                OutboxEntry::LatePaymentRefunded(sale) => {
+                    format!("late-notice o{} {}", sale.order.number, sale.amount_minor)
+                }
+                OutboxEntry::ExpireSession { order, session } => format!(
+                    "expire-session o{} {}",
+                    order.number,
+                    session.as_deref().unwrap_or("unknown")
+                ),
+                OutboxEntry::Refund(refund) => format!(
+                    "refund o{} {} {} {}",
+                    refund.order.number,
+                    refund.payment,
+                    refund.amount_minor,
+                    refund.idempotency_key
+                ),
+            })
+            .collect();
+        match lines.is_empty() {
+            true => "nothing".into(),
+            false => lines.join("; "),
+        }
     }
 
     /// `Stalls x2` asks for a quantity; anything else names tickets.
@@ -462,6 +587,14 @@ impl Stage {
                 }
                 Rejection::NotHeld { tickets } => format!("not-held {}", list(&tickets)),
                 Rejection::HoldExpired { tickets } => format!("hold-expired {}", list(&tickets)),
+                Rejection::InCheckout { tickets } => format!("in-checkout {}", list(&tickets)),
+                Rejection::UnknownOrder { order } => format!("unknown-order o{}", order.number),
+                Rejection::NotInOrder { tickets } => format!("not-in-order {}", list(&tickets)),
+                Rejection::NotPaid => "not-paid".into(),
+                Rejection::ZeroRefund => "zero-refund".into(),
+                Rejection::RefundTooLarge { refundable } => {
+                    format!("refund-too-large {refundable}")
+                }
             },
         }
     }
@@ -527,4 +660,21 @@ fn assert_same(actual: &Booking, expected: &Booking, line: usize) {
     };
     assert_eq!(counts(actual), counts(expected), "line {line}: available counts");
     assert_eq!(actual.next_expiry(), expected.next_expiry(), "line {line}: next expiry");
+}
+
+/// `paid u1 payment pi-1 refunded 500 of 10000`, and the like.
+fn describe_order(order: &Order) -> String {
+    let state = match order.state {
+        OrderState::AwaitingPayment { hold } => format!("awaiting-payment (hold {hold})"),
+        OrderState::Paid => "paid".into(),
+        OrderState::Expired => "expired".into(),
+        OrderState::PaymentFailed => "payment-failed".into(),
+        OrderState::TurnedBack => "turned-back".into(),
+        OrderState::Cancelled => "cancelled".into(),
+    };
+    let payment = order.payment.as_deref().unwrap_or("none");
+    format!(
+        "{state} u{} payment {payment} refunded {} of {}",
+        order.user.0, order.refunded_minor, order.amount_minor
+    )
 }

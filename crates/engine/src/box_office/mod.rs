@@ -33,11 +33,16 @@ use crate::events::{Event, User};
 use crate::ids::{CityId, PerformanceId, TicketId, UserId, VenueId};
 use crate::index::{Holding, TicketIndex, UserTickets};
 use crate::journal::{Checkpoint, Journal, JournalError};
-use crate::payment::{Charge, PaymentOutcome, PaymentProvider};
+use crate::payment::{
+    Charge, CheckoutProvider, PaymentOutcome, PaymentProvider, ProviderError, UnsupportedCurrency,
+};
 use crate::recovery::{replay, Replayed};
 pub use crate::recovery::{Recovered, RecoveryError};
 use crate::time::{Clock, Timestamp};
 use crate::users::Users;
+
+mod checkout;
+pub use checkout::{CheckoutStarted, CheckoutUrls, SessionOutcome};
 
 /// How the engine runs; every field is a choice the operator can make.
 #[derive(Clone, Debug)]
@@ -48,6 +53,8 @@ pub struct EngineConfig {
     pub max_in_flight: usize,
     /// How many arbiters (threads) the performance actors spread over.
     pub shard_count: usize,
+    /// How long a checkout's tickets stay held while the buyer pays.
+    pub checkout_ttl: Duration,
 }
 
 /// What the engine talks to outside itself.
@@ -56,6 +63,8 @@ pub struct EngineDeps {
     pub journal: Arc<dyn Journal>,
     pub clock: Arc<dyn Clock>,
     pub payments: Arc<dyn PaymentProvider>,
+    /// Where checkouts are paid: a hosted payment page and its webhooks.
+    pub checkout: Arc<dyn CheckoutProvider>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -72,6 +81,10 @@ pub enum BookingError {
     PaymentDeclined { reason: String },
     #[error("the payment provider could not be reached: {reason}")]
     PaymentFailed { reason: String },
+    #[error(transparent)]
+    CurrencyNotAccepted(#[from] UnsupportedCurrency),
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
 }
 
 impl From<CommandError> for BookingError {

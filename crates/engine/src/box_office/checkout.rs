@@ -1,0 +1,264 @@
+//! Checkout through a payment provider's hosted page, and what admins do
+//! with orders afterwards.
+//!
+//! The actor decides; the provider is called outside it. A checkout moves
+//! the buyer's holds into an order first, so the seats are kept while the
+//! session is opened, and only then asks the provider for a session. A
+//! payment is honoured by the actor whichever way it is learnt (webhook,
+//! the buyer's return, a question at start-up, or the expire call finding
+//! the session paid), and each way after the first changes nothing.
+//!
+//! Calls owed to the provider after a decision (expire, refund) are not
+//! made here: the actor puts them in the outbox with the decision, and the
+//! provider's worker makes them, so a crash in between loses none.
+
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+
+use super::{BookingError, BoxOffice, PerformanceHandle};
+use crate::actor::{
+    CancelOrder, ConfirmPayment, FailPayment, OpenCheckout, OpenSession, OrderDetails, ReadOrder,
+    RefundOrder, WaitingCheckouts,
+};
+use crate::booking::{Cancellation, Checkout, Confirmation, Purchase, Session};
+use crate::catalogue::Currency;
+use crate::ids::{OrderId, PerformanceId, UserId};
+use crate::payment::{
+    CheckoutProvider, ProviderError, SessionPayment, SessionRequest, SessionState, SessionStatus,
+};
+
+/// The provider's own expiry of a session must be at least this far off
+/// (Stripe refuses less); the engine expires it sooner, when the hold ends.
+const PROVIDER_SESSION_LIFETIME: Duration = Duration::from_secs(31 * 60);
+
+/// Where the provider sends the buyer's browser back.
+#[derive(Clone, Debug)]
+pub struct CheckoutUrls {
+    /// Contains `{CHECKOUT_SESSION_ID}`, which the provider fills in.
+    pub success_url: String,
+    pub cancel_url: String,
+}
+
+/// A checkout waiting for the buyer to pay at `url`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckoutStarted {
+    pub order: OrderId,
+    pub amount_minor: i64,
+    pub currency: Currency,
+    pub url: String,
+    pub session: String,
+    /// The tickets stay held for the order until then.
+    pub until: crate::time::Timestamp,
+}
+
+/// What a session's state did to its order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SessionOutcome {
+    Paid(Purchase),
+    /// This payment was honoured or turned back before.
+    AlreadyKnown,
+    /// The payment came too late for the tickets and is being refunded.
+    TurnedBack,
+    /// Complete, but an asynchronous payment has yet to settle.
+    PaymentPending,
+    /// Nothing was paid (open, or expired unpaid).
+    NotPaid,
+}
+
+impl BoxOffice {
+    fn checkout_provider(&self) -> &dyn CheckoutProvider {
+        &*self.inner.deps.checkout
+    }
+
+    /// Opens a checkout for tickets the user holds: refuses a currency or
+    /// amount the provider cannot take before any hold is extended, moves
+    /// the holds into an order, then opens the provider's session.
+    ///
+    /// If opening the session fails or times out, the order keeps its
+    /// tickets until its hold ends: a retry of the same checkout finds the
+    /// order and asks again with the same idempotency key, so it gets the
+    /// session a timed-out first attempt may have made.
+    pub async fn checkout(
+        &self,
+        user: UserId,
+        performance: PerformanceId,
+        tickets: Vec<u32>,
+        urls: CheckoutUrls,
+    ) -> Result<CheckoutStarted, BookingError> {
+        let handle = self.performance(performance)?;
+        let amount_minor = price_of(&handle, &tickets);
+        self.checkout_provider().check_amount(amount_minor, &handle.currency)?;
+
+        let ttl = self.inner.config.checkout_ttl;
+        let checkout =
+            handle.command(|reply| OpenCheckout { user, tickets: tickets.clone(), ttl, reply });
+        let checkout = checkout.await?;
+        let session = match checkout.session.clone() {
+            Some(session) => session,
+            None => self.open_session(&handle, user, tickets.len(), &checkout, urls).await?,
+        };
+
+        Ok(CheckoutStarted {
+            order: checkout.order,
+            amount_minor: checkout.amount_minor,
+            currency: handle.currency.clone(),
+            url: session.url,
+            session: session.id,
+            until: checkout.until,
+        })
+    }
+
+    async fn open_session(
+        &self,
+        handle: &PerformanceHandle,
+        user: UserId,
+        ticket_count: usize,
+        checkout: &Checkout,
+        urls: CheckoutUrls,
+    ) -> Result<Session, BookingError> {
+        let order = checkout.order;
+        let request = SessionRequest {
+            order,
+            amount_minor: checkout.amount_minor,
+            currency: handle.currency.clone(),
+            description: describe(ticket_count, &handle.info.title),
+            customer_email: self.user(user).map(|user| user.email.clone()),
+            success_url: urls.success_url,
+            cancel_url: urls.cancel_url,
+            expires_at: self.inner.deps.clock.now().plus(PROVIDER_SESSION_LIFETIME),
+            idempotency_key: format!("checkout-{order}"),
+        };
+
+        let opened = self.checkout_provider().create_session(request).await;
+        let opened = opened.inspect_err(|error| {
+            tracing::warn!(%order, %error, "could not open a checkout session");
+            metrics::counter!("boxoffice_checkout_session_failures_total").increment(1);
+        })?;
+        let session = Session { id: opened.id, url: opened.url };
+        let recorded = handle.command(|reply| OpenSession { order, session, reply }).await?;
+        tracing::info!(%order, session = %recorded.id, "checkout session opened");
+        Ok(recorded)
+    }
+
+    /// Applies a session's state as the provider reports it (a webhook, or
+    /// the answer to a question): a paid session pays its order.
+    pub async fn settle_session(
+        &self,
+        state: &SessionState,
+    ) -> Result<SessionOutcome, BookingError> {
+        let Some(order) = state.order else {
+            return Err(ProviderError::UnknownSession(state.id.clone()).into());
+        };
+        let paid = state.status == SessionStatus::Complete
+            && state.payment_status != SessionPayment::Unpaid;
+        if !paid {
+            let pending = state.status == SessionStatus::Complete;
+            return Ok(if pending {
+                SessionOutcome::PaymentPending
+            } else {
+                SessionOutcome::NotPaid
+            });
+        }
+
+        let handle = self.performance(order.performance)?;
+        // A payment in another currency cannot match the order's amount:
+        // it is turned back like any payment that cannot buy the order.
+        let amount_minor =
+            if state.currency.code == handle.currency.code { state.amount_minor } else { -1 };
+        let payment = state.payment.clone().unwrap_or_else(|| state.id.clone());
+        let confirmed =
+            handle.command(|reply| ConfirmPayment { order, payment, amount_minor, reply }).await?;
+        tracing::info!(%order, session = %state.id, outcome = ?confirmed, "payment settled");
+        Ok(match confirmed {
+            Confirmation::Paid(purchase) => SessionOutcome::Paid(purchase),
+            Confirmation::AlreadyKnown => SessionOutcome::AlreadyKnown,
+            Confirmation::TurnedBack => SessionOutcome::TurnedBack,
+        })
+    }
+
+    /// Asks the provider for a session's state, rather than trusting the
+    /// redirect that named it, and applies it.
+    pub async fn refresh_session(
+        &self,
+        session: &str,
+    ) -> Result<(SessionState, SessionOutcome), BookingError> {
+        let state = self.checkout_provider().retrieve_session(session).await?;
+        let outcome = self.settle_session(&state).await?;
+        Ok((state, outcome))
+    }
+
+    /// The provider reports that an order's asynchronous payment failed.
+    pub async fn fail_payment(&self, order: OrderId) -> Result<(), BookingError> {
+        let handle = self.performance(order.performance)?;
+        handle.command(|reply| FailPayment { order, reply }).await
+    }
+
+    /// After a restart: asks the provider about every checkout that still
+    /// waits, so payments whose webhooks were missed while down are
+    /// honoured. Returns how many sessions were asked about.
+    pub async fn catch_up_payments(&self) -> usize {
+        let mut asked = 0;
+        for handle in self.inner.performances.load().values() {
+            let (reply, answer) = oneshot::channel();
+            handle.addr.do_send(WaitingCheckouts { reply });
+            for (order, session) in answer.await.unwrap_or_default() {
+                asked += 1;
+                if let Err(error) = self.refresh_session(&session.id).await {
+                    tracing::warn!(%order, session = %session.id, %error, "could not catch up on a session");
+                }
+            }
+        }
+        asked
+    }
+
+    // Admin.
+
+    pub async fn order(&self, order: OrderId) -> Result<OrderDetails, BookingError> {
+        let handle = self.performance(order.performance)?;
+        Ok(handle.ask(|reply| ReadOrder { order, reply }).await??)
+    }
+
+    /// Cancels the whole order (`tickets` `None`) or some of its tickets.
+    pub async fn cancel_order(
+        &self,
+        order: OrderId,
+        tickets: Option<Vec<u32>>,
+    ) -> Result<Cancellation, BookingError> {
+        let handle = self.performance(order.performance)?;
+        let cancelled = handle.command(|reply| CancelOrder { order, tickets, reply }).await?;
+        tracing::info!(%order, freed = cancelled.freed.len(), refund_minor = cancelled.refund_minor, "order cancelled");
+        Ok(cancelled)
+    }
+
+    /// Refunds `amount_minor` of the order (the rest of it if `None`).
+    pub async fn refund_order(
+        &self,
+        order: OrderId,
+        amount_minor: Option<i64>,
+    ) -> Result<i64, BookingError> {
+        let handle = self.performance(order.performance)?;
+        let refunded = handle.command(|reply| RefundOrder { order, amount_minor, reply }).await?;
+        tracing::info!(%order, refunded, "order refunded");
+        Ok(refunded)
+    }
+
+    /// The currency of a performance's city.
+    pub fn currency_of(&self, performance: PerformanceId) -> Result<Currency, BookingError> {
+        Ok(self.performance(performance)?.currency.clone())
+    }
+}
+
+/// The price of the tickets that exist; the actor refuses the others.
+fn price_of(handle: &PerformanceHandle, tickets: &[u32]) -> i64 {
+    let plan = &handle.plan;
+    let existing = tickets.iter().filter(|&&ticket| ticket < plan.ticket_count());
+    existing.fold(0i64, |total, &ticket| total.saturating_add(plan.price_minor(ticket)))
+}
+
+fn describe(ticket_count: usize, title: &str) -> String {
+    match ticket_count {
+        1 => format!("1 ticket for {title}"),
+        n => format!("{n} tickets for {title}"),
+    }
+}
