@@ -12,8 +12,13 @@
 //! Snapshot objects are one postcard encoding cut into value-sized chunks
 //! stored under consecutive keys; the reference to an object records how
 //! many chunks and bytes it has, so a short object is detected.
+//!
+//! Outbox entries are one record each, in values laid out like the log's
+//! (a flag byte, then a fragment), under consecutive keys: a usual entry
+//! takes one value, and an entry missing a fragment is detected.
 
 use engine::events::Event;
+use engine::outbox::OutboxEntry;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -158,6 +163,36 @@ impl LogDecoder {
     }
 }
 
+/// The values of one outbox entry, in key order.
+pub(crate) fn encode_entry_values(entry: &OutboxEntry) -> Result<Vec<Vec<u8>>, postcard::Error> {
+    let record = postcard::to_stdvec(entry)?;
+    let mut values = Vec::new();
+    push_record(&mut values, &record);
+    Ok(values)
+}
+
+/// The outbox entry whose values, in key order, `values` yields.
+pub(crate) fn decode_entry_values<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<OutboxEntry, String> {
+    let mut record = Vec::new();
+    let mut complete = false;
+
+    for (index, value) in values.into_iter().enumerate() {
+        let (&flags, fragment) = value.split_first().ok_or("an empty value")?;
+        if complete || flags & !(FIRST | LAST) != 0 || (flags & FIRST != 0) != (index == 0) {
+            return Err(format!("fragment {index} has flags {flags:#04b} out of place"));
+        }
+        record.extend_from_slice(fragment);
+        complete = flags & LAST != 0;
+    }
+
+    if !complete {
+        return Err("its last fragment is missing".into());
+    }
+    postcard::from_bytes(&record).map_err(|error| error.to_string())
+}
+
 fn decode_events(mut bytes: &[u8], events: &mut Vec<Event>) -> Result<(), postcard::Error> {
     while !bytes.is_empty() {
         let (event, rest) = postcard::take_from_bytes(bytes)?;
@@ -240,6 +275,44 @@ mod tests {
         decoder.push(1, &next[0], &mut decoded).expect("a whole record");
         assert_eq!(decoded, vec![user(2, 10)]);
         assert_eq!(decoder.finish(), 1);
+    }
+
+    fn order(number: u32) -> engine::ids::OrderId {
+        engine::ids::OrderId { performance: engine::ids::PerformanceId(1), number }
+    }
+
+    #[test]
+    fn an_outbox_entry_round_trips_in_one_value_or_several() {
+        let refund = |payment_bytes: usize| {
+            OutboxEntry::Refund(engine::outbox::Refund {
+                order: order(7),
+                payment: "p".repeat(payment_bytes),
+                amount_minor: 12_000,
+                idempotency_key: "refund-7-1".into(),
+            })
+        };
+        for (entry, values_expected) in [(refund(10), 1), (refund(3 * MAX_VALUE_BYTES), 4)] {
+            let values = encode_entry_values(&entry).expect("encodes");
+            assert_eq!(values.len(), values_expected);
+            assert!(values.iter().all(|value| value.len() <= MAX_VALUE_BYTES));
+            let decoded = decode_entry_values(values.iter().map(Vec::as_slice));
+            assert_eq!(decoded, Ok(entry));
+        }
+    }
+
+    #[test]
+    fn an_outbox_entry_missing_a_fragment_is_an_error() {
+        let entry = OutboxEntry::ExpireSession {
+            order: order(1),
+            session: Some("s".repeat(2 * MAX_VALUE_BYTES)),
+        };
+        let values = encode_entry_values(&entry).expect("encodes");
+        for missing in 0..values.len() {
+            let rest = values.iter().enumerate().filter(|&(index, _)| index != missing);
+            let decoded = decode_entry_values(rest.map(|(_, value)| value.as_slice()));
+            assert!(decoded.is_err(), "fragment {missing} missing: {decoded:?}");
+        }
+        assert!(decode_entry_values([]).is_err());
     }
 
     #[test]

@@ -13,7 +13,9 @@ pub const FAULT_ENV: &str = "BOXOFFICE_INJECT_FAULT";
 /// Which step of a group commit fails, and after how many good commits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultPlan {
-    /// Writing the batch into sled fails on commit number `N + 1`.
+    /// Writing the batch into sled fails on commit number `N + 1`, after
+    /// its log values and before its outbox entries, inside the commit's
+    /// transaction: nothing of that commit is written.
     WriteFailsAfter(u64),
     /// The flush and sync fail on commit number `N + 1`, after the batch was
     /// written into sled but before it is known to be durable.

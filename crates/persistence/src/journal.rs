@@ -1,10 +1,11 @@
 //! [`SledJournal`]: the engine's [`Journal`] on sled, with group commit.
 //!
-//! `append` only queues. One committer thread takes the first queued
-//! append, drains whatever else is already queued (no timer: a lone append
-//! is committed at once, and batches grow only under load), writes the
-//! batch, makes it durable with one flush and one `fdatasync`, and then runs
-//! the acks in append order.
+//! `append` only queues, and so do the outbox's finishes and retry
+//! requests. One committer thread takes the first queued request, drains
+//! whatever else is already queued (no timer: a lone request is committed
+//! at once, and batches grow only under load), writes the batch in one sled
+//! transaction, makes it durable with one flush and one `fdatasync`, and
+//! then runs the acks in request order.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -15,36 +16,58 @@ use std::time::Instant;
 use crossbeam_channel::{Receiver, Sender};
 use engine::events::Event;
 use engine::journal::{Ack, Checkpoint, Journal, JournalError, LogPosition};
+use engine::outbox::OutboxSeq;
+use sled::transaction::{ConflictableTransactionError, Transactional};
+use tokio::sync::Notify;
 
 use crate::codec::{checked_value, encode_log_values, starts_record};
 use crate::durability::Durability;
 use crate::fault::{CommitStep, FaultInjector, FaultPlan};
+use crate::outbox::{self, MarkChange, NewEntry, OutboxEffects};
 use crate::snapshots::SnapshotState;
 use crate::StoreError;
 
-/// The most appends one group commit takes, so that one commit's latency
-/// stays bounded however long the queue grows.
+/// The most requests (appends, and the outbox's finishes and retry
+/// requests) one group commit takes, so that one commit's latency stays
+/// bounded however long the queue grows.
 pub const MAX_APPENDS_PER_COMMIT: usize = 10_000;
 
-/// The sled state the committer and the checkpoints share.
+/// The sled state the committer, the checkpoints and the outbox share.
 pub(crate) struct Shared {
     pub(crate) log: sled::Tree,
     pub(crate) snapshots: sled::Tree,
+    pub(crate) outbox: sled::Tree,
     pub(crate) durability: Durability,
     /// The sequence number after the last durable log value.
     durable_seq: AtomicU64,
+    /// The number after the last durable outbox entry. Entries are numbered
+    /// in commit order, so every entry below it is durable; readers see
+    /// none at or past it, which sled would otherwise show them before the
+    /// sync.
+    outbox_durable_seq: AtomicU64,
+    /// Notified after every commit that added outbox entries or asked for
+    /// retries.
+    pub(crate) appended: Arc<Notify>,
     commits: AtomicU64,
 }
 
 impl Shared {
-    pub(crate) fn new(log: sled::Tree, snapshots: sled::Tree, durability: Durability) -> Shared {
+    pub(crate) fn new(trees: Trees, durability: Durability) -> Shared {
         Shared {
-            log,
-            snapshots,
+            log: trees.log,
+            snapshots: trees.snapshots,
+            outbox: trees.outbox,
             durability,
             durable_seq: AtomicU64::new(0),
+            outbox_durable_seq: AtomicU64::new(0),
+            appended: Arc::new(Notify::new()),
             commits: AtomicU64::new(0),
         }
+    }
+
+    /// The number after the last durable outbox entry.
+    pub(crate) fn outbox_durable_seq(&self) -> u64 {
+        self.outbox_durable_seq.load(Ordering::Acquire)
     }
 
     /// Turns a failure of a durable step into the store's failure.
@@ -66,8 +89,30 @@ pub(crate) fn log_seq(key: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(bytes))
 }
 
+/// The store's trees.
+pub(crate) struct Trees {
+    pub(crate) log: sled::Tree,
+    pub(crate) snapshots: sled::Tree,
+    pub(crate) outbox: sled::Tree,
+}
+
+/// Where the committer's numbering resumes at start.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct NextSeqs {
+    pub(crate) log: u64,
+    pub(crate) outbox: OutboxSeq,
+}
+
+/// What the committer is asked to make durable.
+pub(crate) enum Work {
+    /// A journal append; its `Event::Outbox` entries go to the outbox.
+    Append(Vec<Event>),
+    /// A consumer's finish or retry request.
+    Mark(MarkChange),
+}
+
 struct Request {
-    events: Vec<Event>,
+    work: Work,
     ack: Ack,
     queued_at: Instant,
 }
@@ -83,20 +128,23 @@ pub struct SledJournal {
 }
 
 impl SledJournal {
-    /// Starts the committer; new log values follow `next_seq`.
+    /// Starts the committer; new log values and outbox entries follow
+    /// `next`.
     pub(crate) fn start(
         shared: Arc<Shared>,
         snapshots: SnapshotState,
-        next_seq: u64,
+        next: NextSeqs,
         fault: Option<FaultPlan>,
     ) -> Result<SledJournal, StoreError> {
-        shared.durable_seq.store(next_seq, Ordering::Release);
+        shared.durable_seq.store(next.log, Ordering::Release);
+        shared.outbox_durable_seq.store(next.outbox.0, Ordering::Release);
         let (sender, receiver) = crossbeam_channel::unbounded();
 
         let committer = Committer {
             receiver,
             shared: Arc::clone(&shared),
-            next_seq,
+            next_seq: next.log,
+            next_outbox_seq: next.outbox.0,
             faults: FaultInjector::new(fault),
         };
         let thread = std::thread::Builder::new()
@@ -136,6 +184,18 @@ impl SledJournal {
         Ok(value.is_none_or(|value| starts_record(&value)))
     }
 
+    /// Queues `work` for the next group commit; `ack` runs once it is
+    /// durable, or with the error that stopped the journal.
+    pub(crate) fn submit(&self, work: Work, ack: Ack) {
+        let request = Request { work, ack, queued_at: Instant::now() };
+
+        if let Err(unsent) = self.sender().send(request) {
+            // Only if the committer thread died, which it should never do.
+            let reason = "the journal's committer thread has stopped";
+            (unsent.into_inner().ack)(Err(self.shared.fail(reason)));
+        }
+    }
+
     fn sender(&self) -> &Sender<Request> {
         self.sender.as_ref().expect("the sender lives until the journal is dropped")
     }
@@ -143,13 +203,7 @@ impl SledJournal {
 
 impl Journal for SledJournal {
     fn append(&self, events: Vec<Event>, ack: Ack) {
-        let request = Request { events, ack, queued_at: Instant::now() };
-
-        if let Err(unsent) = self.sender().send(request) {
-            // Only if the committer thread died, which it should never do.
-            let reason = "the journal's committer thread has stopped";
-            (unsent.into_inner().ack)(Err(self.shared.fail(reason)));
-        }
+        self.submit(Work::Append(events), ack);
     }
 
     fn durable_position(&self) -> LogPosition {
@@ -196,12 +250,84 @@ impl Drop for SledJournal {
     }
 }
 
-/// The one thread that writes the log.
+/// The one thread that writes the log and the outbox.
 struct Committer {
     receiver: Receiver<Request>,
     shared: Arc<Shared>,
     next_seq: u64,
+    next_outbox_seq: u64,
     faults: FaultInjector,
+}
+
+/// One batch's writes, encoded before anything is written.
+struct CommitPlan<'a> {
+    log_values: Vec<Vec<u8>>,
+    entries: Vec<NewEntry>,
+    changes: Vec<&'a MarkChange>,
+    /// The outbox number after this batch's last entry.
+    next_outbox_seq: u64,
+    /// Events the batch's appends carry, outbox entries included.
+    events: usize,
+}
+
+impl<'a> CommitPlan<'a> {
+    /// Sends each event to the log or, numbered from `next_outbox_seq`, to
+    /// the outbox, and encodes it.
+    fn new(batch: &'a [Request], next_outbox_seq: u64) -> Result<CommitPlan<'a>, String> {
+        let mut log_events = Vec::new();
+        let mut plan = CommitPlan {
+            log_values: Vec::new(),
+            entries: Vec::new(),
+            changes: Vec::new(),
+            next_outbox_seq,
+            events: 0,
+        };
+
+        for request in batch {
+            match &request.work {
+                Work::Append(events) => {
+                    plan.events += events.len();
+                    for event in events {
+                        match event {
+                            Event::Outbox(entry) => plan.add_entry(entry)?,
+                            other => log_events.push(other),
+                        }
+                    }
+                }
+                Work::Mark(change) => plan.changes.push(change),
+            }
+        }
+
+        let log_values = encode_log_values(log_events).map_err(|error| error.to_string())?;
+        plan.log_values = log_values.into_iter().map(checked_value).collect();
+        Ok(plan)
+    }
+
+    fn add_entry(&mut self, entry: &engine::outbox::OutboxEntry) -> Result<(), String> {
+        self.entries.push(NewEntry::new(OutboxSeq(self.next_outbox_seq), entry)?);
+        self.next_outbox_seq += 1;
+        Ok(())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.log_values.is_empty() && self.entries.is_empty() && self.changes.is_empty()
+    }
+}
+
+/// What a durable commit held.
+#[derive(Clone, Copy, Debug, Default)]
+struct Committed {
+    events: usize,
+    entries_added: usize,
+    marks: usize,
+    outbox: OutboxEffects,
+}
+
+impl Committed {
+    /// Whether consumers have something new to look at.
+    fn wakes_consumers(&self) -> bool {
+        self.entries_added > 0 || self.outbox.retries_requested > 0
+    }
 }
 
 impl Committer {
@@ -227,8 +353,8 @@ impl Committer {
     fn commit(&mut self, batch: Vec<Request>) {
         let outcome = self.make_durable(&batch);
 
-        if let Ok(events) = outcome {
-            record_commit(&batch, events);
+        if let Ok(committed) = &outcome {
+            record_commit(&batch, committed);
         }
 
         for request in batch {
@@ -238,51 +364,68 @@ impl Committer {
             };
             run_ack(request.ack, result);
         }
+
+        // After the sync: a consumer woken now reads only durable entries.
+        if outcome.is_ok_and(|committed| committed.wakes_consumers()) {
+            self.shared.appended.notify_waiters();
+        }
     }
 
-    /// Writes and syncs the batch; returns how many events it held.
-    fn make_durable(&mut self, batch: &[Request]) -> Result<usize, JournalError> {
+    /// Writes and syncs the batch; returns what it held.
+    fn make_durable(&mut self, batch: &[Request]) -> Result<Committed, JournalError> {
         // Once failed, nothing more is written: what reached the disk is unknown.
         self.shared.durability.fail_stop.check()?;
 
-        let events = batch.iter().flat_map(|request| &request.events);
-        let values = encode_log_values(events)
-            .map_err(|error| self.shared.fail(format!("could not encode events: {error}")))?;
-        if values.is_empty() {
+        let plan = CommitPlan::new(batch, self.next_outbox_seq)
+            .map_err(|error| self.shared.fail(format!("could not encode a commit: {error}")))?;
+        if plan.is_empty() {
             // Appends of no events: everything before them is durable already.
-            return Ok(0);
+            return Ok(Committed::default());
         }
 
-        let next_seq = self.write(values)?;
+        let outbox = self.write(&plan)?;
 
         let faults = &self.faults;
         self.shared.durability.make_durable_unless(|| faults.check(CommitStep::Sync))?;
 
-        self.publish(next_seq);
-        Ok(batch.iter().map(|request| request.events.len()).sum())
+        self.publish(&plan);
+        Ok(Committed {
+            events: plan.events,
+            entries_added: plan.entries.len(),
+            marks: plan.changes.len(),
+            outbox,
+        })
     }
 
-    /// Inserts the values under the next sequence numbers; returns the one
-    /// after the last.
-    fn write(&self, values: Vec<Vec<u8>>) -> Result<u64, JournalError> {
-        self.faults.check(CommitStep::Write).map_err(|reason| self.shared.fail(reason))?;
+    /// Writes the plan in one sled transaction over the log and the outbox,
+    /// which sled recovers whole or not at all: a crash never leaves a
+    /// change without the outbox entries it owes, or the reverse.
+    fn write(&self, plan: &CommitPlan<'_>) -> Result<OutboxEffects, JournalError> {
+        let next_outbox_seq = OutboxSeq(plan.next_outbox_seq);
 
-        let mut seq = self.next_seq;
-        for value in values {
-            self.shared
-                .log
-                .insert(log_key(seq), checked_value(value))
-                .map_err(|error| self.shared.fail(format!("writing log entry {seq}: {error}")))?;
-            seq += 1;
-        }
-        Ok(seq)
+        let written = (&self.shared.log, &self.shared.outbox).transaction(|(log, outbox_tree)| {
+            for (offset, value) in plan.log_values.iter().enumerate() {
+                let key = log_key(self.next_seq + offset as u64);
+                log.insert(&key[..], value.as_slice())?;
+            }
+
+            // Between the trees, where a failure would tear the commit if
+            // the transaction did not keep it whole.
+            self.faults.check(CommitStep::Write).map_err(ConflictableTransactionError::Abort)?;
+
+            outbox::write_commit(outbox_tree, &plan.entries, next_outbox_seq, &plan.changes)
+        });
+
+        written.map_err(|error| self.shared.fail(format!("writing a commit: {error}")))
     }
 
-    fn publish(&mut self, next_seq: u64) {
-        self.next_seq = next_seq;
+    fn publish(&mut self, plan: &CommitPlan<'_>) {
+        self.next_seq += plan.log_values.len() as u64;
+        self.next_outbox_seq = plan.next_outbox_seq;
         self.faults.commit_succeeded();
         self.shared.commits.fetch_add(1, Ordering::AcqRel);
-        self.shared.durable_seq.store(next_seq, Ordering::Release);
+        self.shared.durable_seq.store(self.next_seq, Ordering::Release);
+        self.shared.outbox_durable_seq.store(self.next_outbox_seq, Ordering::Release);
     }
 }
 
@@ -294,13 +437,28 @@ fn run_ack(ack: Ack, result: Result<(), JournalError>) {
     }
 }
 
-fn record_commit(batch: &[Request], events: usize) {
-    let oldest = batch.first().expect("a batch holds at least one append").queued_at;
+fn record_commit(batch: &[Request], committed: &Committed) {
+    let oldest = batch.first().expect("a batch holds at least one request").queued_at;
     let latency = oldest.elapsed();
+    let Committed { events, entries_added, marks, outbox } = *committed;
 
     metrics::counter!("boxoffice_journal_events_committed_total").increment(events as u64);
-    metrics::histogram!("boxoffice_journal_batch_events").record(events as f64);
+    if events > 0 {
+        metrics::histogram!("boxoffice_journal_batch_events").record(events as f64);
+    }
     metrics::histogram!("boxoffice_journal_commit_latency_seconds").record(latency.as_secs_f64());
+    metrics::counter!("boxoffice_outbox_entries_added_total").increment(entries_added as u64);
+    metrics::counter!("boxoffice_outbox_marks_committed_total").increment(marks as u64);
+    metrics::counter!("boxoffice_outbox_entries_removed_total")
+        .increment(outbox.entries_removed as u64);
 
-    tracing::debug!(appends = batch.len(), events, ?latency, "group commit durable");
+    tracing::debug!(
+        requests = batch.len(),
+        events,
+        entries_added,
+        marks,
+        marks_ignored = outbox.changes_ignored,
+        ?latency,
+        "group commit durable"
+    );
 }

@@ -1,12 +1,13 @@
 //! Boxoffice's durable log and snapshots, on sled 0.34.7.
 //!
 //! [`Store::open`] opens the database and starts a [`SledJournal`], the
-//! engine's [`engine::journal::Journal`]. [`Store::recover`] reads back the
+//! engine's [`engine::journal::Journal`], and its [`SledOutbox`], the
+//! engine's [`engine::outbox::Outbox`]. [`Store::recover`] reads back the
 //! last checkpoint and the log after it.
 //!
 //! # On-disk layout
 //!
-//! One sled database per directory, with two trees:
+//! One sled database per directory, with three trees:
 //!
 //! - `log`: key = a log sequence number as a big-endian `u64`, so keys sort
 //!   in append order; a [`engine::journal::LogPosition`] is such a number.
@@ -19,6 +20,16 @@
 //!   index (u32), all big-endian = one chunk of a postcard-encoded object:
 //!   the catalogue, the users, a booking snapshot (id = performance), or the
 //!   manifest naming the generation of every performance's current snapshot.
+//! - `outbox`: the [`engine::events::Event::Outbox`] entries of appends,
+//!   which never enter `log`. Key `e` ‖ outbox sequence number (u64) ‖
+//!   fragment (u16) = an entry's postcard encoding, in fragments flagged
+//!   like the log's. Key `q` ‖ consumer (u8) ‖ sequence number = the entry
+//!   is pending for that consumer; `p` ‖ consumer ‖ sequence number = the
+//!   consumer parked it (value: attempts, reason, instant, whether a retry
+//!   was asked for). Key `next` = the number the next entry gets, so that
+//!   numbers are never reused after their entries are gone. An entry is
+//!   deleted, in the commit that finishes it, once no consumer has a `q` or
+//!   `p` mark on it.
 //!
 //! No value is ever larger than [`MAX_VALUE_BYTES`] (4 KiB, under the 64 KiB
 //! ceiling): sled writes pages over 128 KiB to `blobs/` files it never
@@ -34,19 +45,30 @@
 //!
 //! Each group commit, on the one committer thread:
 //!
-//! 1. Block for one append, then take every append already queued (at most
+//! 1. Block for one request (an append, or an outbox finish or retry
+//!    request), then take every request already queued (at most
 //!    [`MAX_APPENDS_PER_COMMIT`]); there is no timer.
-//! 2. Encode their events into values of at most [`MAX_VALUE_BYTES`] and
-//!    insert them into `log` under the next sequence numbers.
-//! 3. `db.flush()`: sled writes its buffers (with `sync_file_range`, which
+//! 2. Encode the appends' events into values of at most [`MAX_VALUE_BYTES`]:
+//!    outbox entries one record each, numbered in append order, the other
+//!    events packed into log records.
+//! 3. In one sled transaction over `log` and `outbox`, insert the log values
+//!    under the next sequence numbers, the entries with a pending mark for
+//!    each consumer they are for, the `next` number, and the finishes and
+//!    retry requests in request order. sled recovers a transaction whole or
+//!    not at all (its batch manifest), so a crash never leaves a change
+//!    without the entries it owes, or entries without their change.
+//! 4. `db.flush()`: sled writes its buffers (with `sync_file_range`, which
 //!    is not a durability barrier).
-//! 4. `fdatasync` the `db` file, and `fsync` any blob file (none expected).
-//! 5. Publish the new durable position, then run the acks in append order.
+//! 5. `fdatasync` the `db` file, and `fsync` any blob file (none expected).
+//! 6. Publish the new durable positions of the log and the outbox (readers
+//!    see no entry past it), run the acks in request order, then wake the
+//!    outbox's consumers if the commit added entries or asked for retries.
 //!
-//! Steps 3 and 4 run under one lock with any checkpoint's, and a failure is
+//! Steps 4 and 5 run under one lock with any checkpoint's, and a failure is
 //! recorded under it: if any step fails (or an injected [`FaultPlan`]
 //! fires), the journal fails stop. It acks that batch and every later
-//! append with the error, writes nothing more, and never retries.
+//! request with the error, writes nothing more, and never retries; the
+//! outbox then refuses reads too.
 //!
 //! Each checkpoint at position `p`, serialised with other checkpoints:
 //!
@@ -70,6 +92,7 @@ mod durability;
 mod error;
 mod fault;
 mod journal;
+mod outbox;
 mod snapshots;
 mod store;
 
@@ -77,5 +100,6 @@ pub use codec::{MAX_VALUE_BYTES, VALUE_LIMIT_CEILING};
 pub use error::StoreError;
 pub use fault::{FaultPlan, FaultPlanError, FAULT_ENV};
 pub use journal::{SledJournal, MAX_APPENDS_PER_COMMIT};
+pub use outbox::SledOutbox;
 pub use snapshots::RecoveredCheckpoint;
 pub use store::{Recovery, Store, StoreOptions};

@@ -8,7 +8,8 @@ use engine::events::Event;
 use crate::codec::LogDecoder;
 use crate::durability::Durability;
 use crate::fault::{FaultPlan, FaultPlanError};
-use crate::journal::{log_key, log_seq, Shared, SledJournal};
+use crate::journal::{log_key, log_seq, NextSeqs, Shared, SledJournal, Trees};
+use crate::outbox::{self, SledOutbox};
 use crate::snapshots::{read_checkpoint, RecoveredCheckpoint, SnapshotState};
 use crate::StoreError;
 
@@ -41,6 +42,7 @@ pub struct Recovery {
 pub struct Store {
     shared: Arc<Shared>,
     journal: Arc<SledJournal>,
+    outbox: Arc<SledOutbox>,
 }
 
 impl Store {
@@ -48,23 +50,36 @@ impl Store {
     pub fn open(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         // We flush (and sync) ourselves, after each group commit.
         let db = sled::Config::new().path(dir).flush_every_ms(None).open()?;
-        let log = db.open_tree("log")?;
-        let snapshots = db.open_tree("snapshots")?;
+        let trees = Trees {
+            log: db.open_tree("log")?,
+            snapshots: db.open_tree("snapshots")?,
+            outbox: db.open_tree("outbox")?,
+        };
         db.flush()?;
 
         let durability = Durability::open(dir, db)?;
-        let snapshot_state = SnapshotState::load(&snapshots)?;
-        let next_seq = next_seq(&log, &snapshot_state)?;
+        let snapshot_state = SnapshotState::load(&trees.snapshots)?;
+        let next = NextSeqs {
+            log: next_seq(&trees.log, &snapshot_state)?,
+            outbox: outbox::next_seq(&trees.outbox)?,
+        };
 
-        let shared = Arc::new(Shared::new(log, snapshots, durability));
-        let journal =
-            SledJournal::start(Arc::clone(&shared), snapshot_state, next_seq, options.fault)?;
-        Ok(Store { shared, journal: Arc::new(journal) })
+        let shared = Arc::new(Shared::new(trees, durability));
+        let journal = SledJournal::start(Arc::clone(&shared), snapshot_state, next, options.fault)?;
+        let journal = Arc::new(journal);
+        let outbox = Arc::new(SledOutbox::new(Arc::clone(&journal), Arc::clone(&shared)));
+        Ok(Store { shared, journal, outbox })
     }
 
     /// The journal to hand to the engine.
     pub fn journal(&self) -> Arc<SledJournal> {
         Arc::clone(&self.journal)
+    }
+
+    /// The outbox to hand to its consumers' workers. It shares the
+    /// journal's committer: the journal runs while either is held.
+    pub fn outbox(&self) -> Arc<SledOutbox> {
+        Arc::clone(&self.outbox)
     }
 
     /// The last durable checkpoint and the log after it. Meant to be called
