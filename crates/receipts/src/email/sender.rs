@@ -1,0 +1,180 @@
+//! Sending an [`Email`]: over SMTP (lettre, on tokio), or into a directory
+//! of `.eml` files, the embedded default that needs no mail server.
+//!
+//! Both build the same RFC 5322 message: `multipart/alternative` with the
+//! plain-text part first (the fallback) and the HTML part last (preferred),
+//! and `Message-ID: <{message id}@boxoffice.invalid>`, stable per order,
+//! kind and channel so that a resend is recognisable.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp;
+use lettre::{Address, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use crate::email::Email;
+use crate::error::{ConfigError, SendError};
+use crate::files;
+use crate::telemetry;
+
+/// The right-hand side of every `Message-ID`; `.invalid` is reserved
+/// (RFC 2606), so it can never clash with a real domain's ids.
+const MESSAGE_ID_DOMAIN: &str = "boxoffice.invalid";
+
+/// How long the SMTP client waits for a connection, or for any one reply.
+pub const SMTP_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long one whole send may take, however slowly a server answers.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Sends emails from one configured `From` mailbox through one transport.
+pub struct EmailSender {
+    from: Mailbox,
+    transport: Transport,
+}
+
+enum Transport {
+    /// One connection per message: lettre's pool would spawn its cleanup
+    /// task when the transport is built, tying it to the runtime at hand.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Files(PathBuf),
+}
+
+impl EmailSender {
+    /// Sends through the SMTP server at `url`: `smtp://host:port` (plain, fine
+    /// on loopback), `smtp://host:port?tls=required` (STARTTLS),
+    /// `smtps://host:port` (TLS from the start), with optional credentials
+    /// as `smtp://user:password@host`. TLS is rustls with the webpki roots.
+    /// `from` is a mailbox such as `Boxoffice <tickets@example.org>`.
+    pub fn smtp(url: &str, from: &str) -> Result<EmailSender, ConfigError> {
+        let from = parse_from(from)?;
+        let smtp_url_error = |error: smtp::Error| ConfigError::SmtpUrl {
+            url: redact_password(url),
+            reason: error.to_string(),
+        };
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
+            .map_err(smtp_url_error)?
+            .timeout(Some(SMTP_COMMAND_TIMEOUT))
+            .build();
+        Ok(EmailSender { from, transport: Transport::Smtp(transport) })
+    }
+
+    /// Writes each email to `dir/{message id}.eml` (creating `dir`), so a
+    /// resend replaces the file rather than adding one.
+    pub fn files(dir: impl Into<PathBuf>, from: &str) -> Result<EmailSender, ConfigError> {
+        let from = parse_from(from)?;
+        let dir = dir.into();
+        files::ensure_directory(&dir)
+            .map_err(|source| ConfigError::Directory { dir: dir.clone(), source })?;
+        Ok(EmailSender { from, transport: Transport::Files(dir) })
+    }
+
+    /// Delivers `email`: `Ok` once the SMTP server accepted it, or once its
+    /// file is durably on disk.
+    pub async fn send(&self, email: &Email) -> Result<(), SendError> {
+        let message = self.message(email)?;
+
+        let (transport_name, outcome) = match &self.transport {
+            Transport::Smtp(transport) => ("smtp", send_over_smtp(transport, message).await),
+            Transport::Files(dir) => ("files", write_file(dir, email, message).await),
+        };
+
+        telemetry::record_send("email", transport_name, email.message_id.as_str(), &outcome);
+        outcome
+    }
+
+    /// `email` as the RFC 5322 bytes the transports send (with CRLF line
+    /// ends); a `Date` of now is the only part that differs between calls,
+    /// with the MIME boundary.
+    pub fn to_rfc5322(&self, email: &Email) -> Result<Vec<u8>, SendError> {
+        Ok(self.message(email)?.formatted())
+    }
+
+    fn message(&self, email: &Email) -> Result<Message, SendError> {
+        let message_id = format!("<{}@{MESSAGE_ID_DOMAIN}>", email.message_id);
+        let body = MultiPart::alternative_plain_html(email.text.clone(), email.html.clone());
+
+        Message::builder()
+            .message_id(Some(message_id))
+            .from(self.from.clone())
+            .to(recipient(email)?)
+            .subject(email.subject.clone())
+            .multipart(body)
+            .map_err(|error| SendError::Permanent(format!("the email cannot be built: {error}")))
+    }
+}
+
+/// The buyer's mailbox; an address that does not parse will never work.
+fn recipient(email: &Email) -> Result<Mailbox, SendError> {
+    let address: Address = email.to_address.parse().map_err(|error| {
+        SendError::Permanent(format!("{:?} is not an email address: {error}", email.to_address))
+    })?;
+    let name = Some(email.to_name.clone()).filter(|name| !name.is_empty());
+    Ok(Mailbox::new(name, address))
+}
+
+fn parse_from(from: &str) -> Result<Mailbox, ConfigError> {
+    from.parse()
+        .map_err(|error| ConfigError::From { from: from.to_owned(), reason: format!("{error}") })
+}
+
+async fn send_over_smtp(
+    transport: &AsyncSmtpTransport<Tokio1Executor>,
+    message: Message,
+) -> Result<(), SendError> {
+    match tokio::time::timeout(SEND_TIMEOUT, transport.send(message)).await {
+        Err(_elapsed) => {
+            Err(SendError::Transient(format!("the SMTP server took longer than {SEND_TIMEOUT:?}")))
+        }
+        Ok(Err(error)) => Err(classify_smtp_error(&error)),
+        Ok(Ok(_response)) => Ok(()),
+    }
+}
+
+/// Only a 5xx reply is permanent. Everything else (4xx, a refused or broken
+/// connection, a timeout, TLS, an unexpected reply) may pass or be fixed by
+/// an operator, and the message can then go as it is.
+fn classify_smtp_error(error: &smtp::Error) -> SendError {
+    let reason = format!("SMTP: {error}");
+    if error.is_permanent() {
+        SendError::Permanent(reason)
+    } else {
+        SendError::Transient(reason)
+    }
+}
+
+async fn write_file(
+    dir: &std::path::Path,
+    email: &Email,
+    message: Message,
+) -> Result<(), SendError> {
+    let file_name = format!("{}.eml", email.message_id);
+    match files::write_durably(dir, &file_name, message.formatted()).await {
+        Ok(_path) => Ok(()),
+        Err(error) => Err(SendError::Transient(format!(
+            "cannot write {}: {error}",
+            dir.join(&file_name).display()
+        ))),
+    }
+}
+
+/// `url` with any password replaced, for error messages and logs.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let Some((credentials, host)) = rest.rsplit_once('@') else { return url.to_owned() };
+    let Some((user, _password)) = credentials.split_once(':') else { return url.to_owned() };
+    format!("{scheme}://{user}:***@{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(redact_password("smtp://me:s3cret@mail:587"), "smtp://me:***@mail:587");
+        assert_eq!(redact_password("smtp://127.0.0.1:2525"), "smtp://127.0.0.1:2525");
+        assert_eq!(redact_password("smtp://me@mail"), "smtp://me@mail");
+    }
+}
