@@ -61,12 +61,16 @@ impl fmt::Debug for StripeConfig {
 /// Why a [`StripeConfig`] cannot make a client.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum StripeConfigError {
+    /// Not a URL Stripe's paths can be appended to.
     #[error("the Stripe base URL {0:?} is not an http or https URL without query or fragment")]
     BaseUrl(String),
+    /// An empty key, or one that cannot go in an `Authorization` header.
     #[error("the Stripe secret key is empty or holds characters a header cannot carry")]
     SecretKey,
+    /// A zero timeout, which would fail every call.
     #[error("the Stripe call timeout must be more than zero")]
     Timeout,
+    /// The HTTP client itself could not be set up (its TLS backend).
     #[error("the HTTP client could not be built: {0}")]
     Http(String),
 }
@@ -699,7 +703,14 @@ fn record(call: &Call, result: &Result<Value, ProviderError>, elapsed: Duration)
             let kind = failure_kind(error);
             metrics::counter!("payments_stripe_failures_total", "call" => call.name, "kind" => kind)
                 .increment(1);
-            tracing::warn!(call = call.name, path = call.url.path(), elapsed_ms, kind, cause = %error, "a Stripe call failed");
+            tracing::warn!(
+                call = call.name,
+                path = call.url.path(),
+                elapsed_ms,
+                kind,
+                cause = %error,
+                "a Stripe call failed"
+            );
         }
     }
 }
@@ -719,6 +730,7 @@ pub struct WebhookEvent {
     /// Stripe's event id (`evt_...`): the same event may be delivered more
     /// than once, and this is what tells a redelivery.
     pub id: String,
+    /// What the event says.
     pub kind: WebhookKind,
 }
 
@@ -755,10 +767,14 @@ impl WebhookKind {
 /// Why a webhook payload could not be read.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum WebhookError {
+    /// The payload is not JSON at all.
     #[error("the webhook payload is not JSON: {0}")]
     NotJson(String),
+    /// A field every event has is missing (`id`, `type`, `data.object`).
     #[error("the webhook event has no {0}")]
     Missing(&'static str),
+    /// A checkout session event whose session cannot be read; answering it
+    /// with an error makes Stripe deliver it again later.
     #[error("the webhook event's session could not be read: {0}")]
     Session(String),
 }

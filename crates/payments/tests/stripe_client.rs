@@ -303,10 +303,13 @@ async fn an_implausible_session_id_is_unknown_without_a_call() {
 }
 
 fn page(sessions: Vec<Value>, has_more: bool) -> Answer {
-    Answer::json(
-        200,
-        json!({"object": "list", "url": "/v1/checkout/sessions", "data": sessions, "has_more": has_more}),
-    )
+    let list = json!({
+        "object": "list",
+        "url": "/v1/checkout/sessions",
+        "data": sessions,
+        "has_more": has_more
+    });
+    Answer::json(200, list)
 }
 
 fn session_of(id: &str, client_reference: Value, metadata: Value) -> Value {
