@@ -3,7 +3,7 @@
 
 use std::fs;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Distinguishes the temporary files of concurrent writes in one process.
@@ -21,14 +21,14 @@ pub(crate) async fn write_durably(
     dir: &Path,
     file_name: &str,
     contents: Vec<u8>,
-) -> io::Result<PathBuf> {
+) -> io::Result<()> {
     let dir = dir.to_owned();
     let file_name = file_name.to_owned();
     let blocking = move || write_durably_blocking(&dir, &file_name, &contents);
     tokio::task::spawn_blocking(blocking).await.map_err(io::Error::other)?
 }
 
-fn write_durably_blocking(dir: &Path, file_name: &str, contents: &[u8]) -> io::Result<PathBuf> {
+fn write_durably_blocking(dir: &Path, file_name: &str, contents: &[u8]) -> io::Result<()> {
     let counter = TEMPORARY_FILE_COUNTER.fetch_add(1, Ordering::Relaxed);
     let temporary = dir.join(format!(".{file_name}.{}.{counter}.tmp", std::process::id()));
     let target = dir.join(file_name);
@@ -42,6 +42,5 @@ fn write_durably_blocking(dir: &Path, file_name: &str, contents: &[u8]) -> io::R
         let _ = fs::remove_file(&temporary);
         return Err(error);
     }
-    fs::File::open(dir)?.sync_all()?;
-    Ok(target)
+    fs::File::open(dir)?.sync_all()
 }

@@ -34,7 +34,7 @@ pub mod sms;
 mod telemetry;
 mod wording;
 
-pub use email::{Email, EmailSender, SEND_TIMEOUT, SMTP_COMMAND_TIMEOUT};
+pub use email::{Email, EmailSender, SEND_TIMEOUT, SMTP_CONNECT_TIMEOUT};
 pub use error::{ConfigError, SendError};
 pub use receipt::{Channel, MessageId, Receipt, ReceiptKind};
 pub use sms::{Sms, SmsSender, TwilioConfig, SEGMENTS_MAX, TWILIO_API_BASE};

@@ -98,6 +98,40 @@ async fn a_5xx_refusal_is_permanent() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_in_the_url_log_in() {
+    let sink = SmtpSink::start_with_login("boxoffice", "p@ss word");
+    let url = format!("smtp://boxoffice:p%40ss%20word@127.0.0.1:{}", sink.port);
+    let sender = EmailSender::smtp(&url, FROM).unwrap();
+
+    send(&sender, &Email::render(&sale())).await.unwrap();
+
+    assert_eq!(sink.received().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_login_is_transient_for_an_operator_to_fix() {
+    let sink = SmtpSink::start_with_login("boxoffice", "right");
+    let wrong = format!("smtp://boxoffice:wrong@127.0.0.1:{}", sink.port);
+    let sender_with_wrong_password = EmailSender::smtp(&wrong, FROM).unwrap();
+    let sender_without_login = EmailSender::smtp(&sink.url(), FROM).unwrap();
+
+    let wrong_password = send(&sender_with_wrong_password, &Email::render(&sale())).await;
+    let without_login = send(&sender_without_login, &Email::render(&sale())).await;
+
+    let wrong_password = wrong_password.unwrap_err();
+    assert!(
+        wrong_password.is_transient() && wrong_password.reason().contains("535"),
+        "{wrong_password}"
+    );
+    let without_login = without_login.unwrap_err();
+    assert!(
+        without_login.is_transient() && without_login.reason().contains("530"),
+        "{without_login}"
+    );
+    assert!(sink.received().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_that_is_down_is_transient() {
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

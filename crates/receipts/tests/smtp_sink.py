@@ -6,7 +6,8 @@ its first line of output once it listens. Stores every message it accepts
 as N.eml (the bytes received) and N.json (its envelope, headers and decoded
 parts), each written whole before the server answers 250. Refuses a
 recipient whose local part is "busy" (451, transient) or "nobody" (550,
-permanent). Exits when its standard input closes (the test that started it
+permanent). With --login and --password it requires that login (AUTH PLAIN
+or LOGIN, offered without TLS: this is loopback). Exits when its standard input closes (the test that started it
 is gone), or after --lifetime-seconds at most.
 """
 
@@ -19,7 +20,7 @@ import os
 import sys
 
 try:
-    from aiosmtpd.smtp import SMTP
+    from aiosmtpd.smtp import SMTP, AuthResult
 except ImportError:
     sys.stderr.write("aiosmtpd is not installed: python3 -m pip install aiosmtpd\n")
     sys.exit(3)
@@ -72,15 +73,34 @@ def part_summary(part):
     }
 
 
-async def serve(directory, lifetime_seconds):
-    loop = asyncio.get_running_loop()
-    handler = Store(directory)
+def authenticator_for(login, password):
+    """An aiosmtpd authenticator that takes `login` and `password` only."""
+
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        given = (auth_data.login.decode(), auth_data.password.decode())
+        # handled=False: aiosmtpd then answers a failure with 535 itself.
+        return AuthResult(success=given == (login, password), handled=False)
+
+    return authenticate
+
+
+def smtp_options(args):
     # A fixed hostname: aiosmtpd would otherwise ask the resolver for ours.
-    server = await loop.create_server(
-        lambda: SMTP(handler, hostname="sink.invalid", enable_SMTPUTF8=True),
-        "127.0.0.1",
-        0,
-    )
+    options = {"hostname": "sink.invalid", "enable_SMTPUTF8": True}
+    if args.login is not None:
+        options.update(
+            authenticator=authenticator_for(args.login, args.password),
+            auth_required=True,
+            auth_require_tls=False,
+        )
+    return options
+
+
+async def serve(args):
+    loop = asyncio.get_running_loop()
+    handler = Store(args.dir)
+    options = smtp_options(args)
+    server = await loop.create_server(lambda: SMTP(handler, **options), "127.0.0.1", 0)
     print(server.sockets[0].getsockname()[1], flush=True)
 
     parent_gone = loop.create_future()
@@ -91,7 +111,7 @@ async def serve(directory, lifetime_seconds):
 
     loop.add_reader(sys.stdin.fileno(), on_stdin)
     try:
-        await asyncio.wait_for(parent_gone, timeout=lifetime_seconds)
+        await asyncio.wait_for(parent_gone, timeout=args.lifetime_seconds)
     except asyncio.TimeoutError:
         pass
     server.close()
@@ -101,8 +121,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", required=True)
     parser.add_argument("--lifetime-seconds", type=float, default=120)
-    args = parser.parse_args()
-    asyncio.run(serve(args.dir, args.lifetime_seconds))
+    parser.add_argument("--login")
+    parser.add_argument("--password")
+    asyncio.run(serve(parser.parse_args()))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 mod html;
 mod sender;
 
-pub use sender::{EmailSender, SEND_TIMEOUT, SMTP_COMMAND_TIMEOUT};
+pub use sender::{EmailSender, SEND_TIMEOUT, SMTP_CONNECT_TIMEOUT};
 
 use crate::receipt::{Channel, MessageId, Receipt};
 use crate::wording::{self, one_line};

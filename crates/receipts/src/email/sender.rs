@@ -22,10 +22,12 @@ use crate::telemetry;
 /// (RFC 2606), so it can never clash with a real domain's ids.
 const MESSAGE_ID_DOMAIN: &str = "boxoffice.invalid";
 
-/// How long the SMTP client waits for a connection, or for any one reply.
-pub const SMTP_COMMAND_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long the SMTP client waits for a connection. On tokio, lettre applies
+/// its timeout to connecting only: [`SEND_TIMEOUT`] bounds the rest.
+pub const SMTP_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How long one whole send may take, however slowly a server answers.
+/// How long one whole send may take, however slowly a server answers (or
+/// however long it stays silent).
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sends emails from one configured `From` mailbox through one transport.
@@ -55,7 +57,7 @@ impl EmailSender {
         };
         let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url)
             .map_err(smtp_url_error)?
-            .timeout(Some(SMTP_COMMAND_TIMEOUT))
+            .timeout(Some(SMTP_CONNECT_TIMEOUT))
             .build();
         Ok(EmailSender { from, transport: Transport::Smtp(transport) })
     }
@@ -84,9 +86,9 @@ impl EmailSender {
         outcome
     }
 
-    /// `email` as the RFC 5322 bytes the transports send (with CRLF line
-    /// ends); a `Date` of now is the only part that differs between calls,
-    /// with the MIME boundary.
+    /// `email` as the RFC 5322 bytes the transports send, with CRLF line
+    /// ends. Only the `Date` (now) and the MIME boundary (random) differ from
+    /// one call to the next.
     pub fn to_rfc5322(&self, email: &Email) -> Result<Vec<u8>, SendError> {
         Ok(self.message(email)?.formatted())
     }
@@ -132,17 +134,24 @@ async fn send_over_smtp(
     }
 }
 
-/// Only a 5xx reply is permanent. Everything else (4xx, a refused or broken
-/// connection, a timeout, TLS, an unexpected reply) may pass or be fixed by
-/// an operator, and the message can then go as it is.
+/// A 5xx reply is permanent, unless it refuses our login: that is about the
+/// credentials, not this message, and once an operator fixes them every
+/// message goes as it is. Everything else (4xx, a refused or broken
+/// connection, a timeout, TLS, an unexpected reply) may pass by itself.
 fn classify_smtp_error(error: &smtp::Error) -> SendError {
     let reason = format!("SMTP: {error}");
-    if error.is_permanent() {
+    let code = error.status().map(|code| code.to_string());
+    let refuses_login = code.is_some_and(|code| LOGIN_REFUSAL_CODES.contains(&code.as_str()));
+    if error.is_permanent() && !refuses_login {
         SendError::Permanent(reason)
     } else {
         SendError::Transient(reason)
     }
 }
+
+/// Authentication required, too weak, failed, or in need of encryption
+/// (RFC 4954).
+const LOGIN_REFUSAL_CODES: [&str; 4] = ["530", "534", "535", "538"];
 
 async fn write_file(
     dir: &std::path::Path,
@@ -150,13 +159,9 @@ async fn write_file(
     message: Message,
 ) -> Result<(), SendError> {
     let file_name = format!("{}.eml", email.message_id);
-    match files::write_durably(dir, &file_name, message.formatted()).await {
-        Ok(_path) => Ok(()),
-        Err(error) => Err(SendError::Transient(format!(
-            "cannot write {}: {error}",
-            dir.join(&file_name).display()
-        ))),
-    }
+    files::write_durably(dir, &file_name, message.formatted()).await.map_err(|error| {
+        SendError::Transient(format!("cannot write {}: {error}", dir.join(&file_name).display()))
+    })
 }
 
 /// `url` with any password replaced, for error messages and logs.

@@ -101,27 +101,39 @@ impl SmsSender {
     /// Delivers `sms`: `Ok` once the API accepted it (2xx), or once its file
     /// is durably on disk. A number that is not E.164 fails permanently.
     pub async fn send(&self, sms: &Sms) -> Result<(), SendError> {
-        let (transport_name, outcome) = match &self.transport {
-            Transport::Twilio(twilio) => ("twilio", send_checked(sms, twilio.send(sms)).await),
-            Transport::Files { dir, from } => {
-                ("files", send_checked(sms, write_file(dir, from, sms)).await)
-            }
+        let outcome = match reachable(sms) {
+            Ok(()) => self.deliver(sms).await,
+            Err(error) => Err(error),
         };
 
-        telemetry::record_send("sms", transport_name, sms.message_id.as_str(), &outcome);
+        telemetry::record_send("sms", self.transport.name(), sms.message_id.as_str(), &outcome);
         outcome
+    }
+
+    async fn deliver(&self, sms: &Sms) -> Result<(), SendError> {
+        match &self.transport {
+            Transport::Twilio(twilio) => twilio.send(sms).await,
+            Transport::Files { dir, from } => write_file(dir, from, sms).await,
+        }
     }
 }
 
-/// Runs `delivery` only if `sms` has a number it can reach.
-async fn send_checked(
-    sms: &Sms,
-    delivery: impl std::future::Future<Output = Result<(), SendError>>,
-) -> Result<(), SendError> {
-    if !is_e164(&sms.to) {
-        return Err(SendError::Permanent(format!("{:?} is not an E.164 phone number", sms.to)));
+impl Transport {
+    fn name(&self) -> &'static str {
+        match self {
+            Transport::Twilio(_) => "twilio",
+            Transport::Files { .. } => "files",
+        }
     }
-    delivery.await
+}
+
+/// Whether `sms` has a number a provider can reach.
+fn reachable(sms: &Sms) -> Result<(), SendError> {
+    if is_e164(&sms.to) {
+        Ok(())
+    } else {
+        Err(SendError::Permanent(format!("{:?} is not an E.164 phone number", sms.to)))
+    }
 }
 
 fn messages_url(config: &TwilioConfig) -> Result<reqwest::Url, ConfigError> {
@@ -244,13 +256,9 @@ async fn write_file(dir: &std::path::Path, from: &str, sms: &Sms) -> Result<(), 
     let mut contents = serde_json::to_vec_pretty(&record).expect("a JSON value always serialises");
     contents.push(b'\n');
 
-    match files::write_durably(dir, &file_name, contents).await {
-        Ok(_path) => Ok(()),
-        Err(error) => Err(SendError::Transient(format!(
-            "cannot write {}: {error}",
-            dir.join(&file_name).display()
-        ))),
-    }
+    files::write_durably(dir, &file_name, contents).await.map_err(|error| {
+        SendError::Transient(format!("cannot write {}: {error}", dir.join(&file_name).display()))
+    })
 }
 
 #[cfg(test)]

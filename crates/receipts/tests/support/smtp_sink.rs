@@ -48,6 +48,15 @@ impl SmtpSink {
     /// Starts the sink and waits (bounded) until it listens. Panics, with
     /// what to install, if python3 or aiosmtpd is missing.
     pub fn start() -> SmtpSink {
+        SmtpSink::start_with(&[])
+    }
+
+    /// Starts a sink that requires this login (AUTH PLAIN or LOGIN).
+    pub fn start_with_login(login: &str, password: &str) -> SmtpSink {
+        SmtpSink::start_with(&["--login", login, "--password", password])
+    }
+
+    fn start_with(options: &[&str]) -> SmtpSink {
         let state = tempfile::tempdir().expect("a temporary directory");
         std::fs::create_dir(state.path().join("mail")).expect("the mail directory");
         let stderr_path = state.path().join("stderr.txt");
@@ -59,6 +68,7 @@ impl SmtpSink {
             .arg(&script)
             .arg("--dir")
             .arg(state.path().join("mail"))
+            .args(options)
             // The sink also exits by itself when this pipe closes.
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
