@@ -75,15 +75,20 @@ impl EmailSender {
     /// Delivers `email`: `Ok` once the SMTP server accepted it, or once its
     /// file is durably on disk.
     pub async fn send(&self, email: &Email) -> Result<(), SendError> {
-        let message = self.message(email)?;
-
-        let (transport_name, outcome) = match &self.transport {
-            Transport::Smtp(transport) => ("smtp", send_over_smtp(transport, message).await),
-            Transport::Files(dir) => ("files", write_file(dir, email, message).await),
+        let outcome = match self.message(email) {
+            Ok(message) => self.deliver(email, message).await,
+            Err(error) => Err(error),
         };
 
-        telemetry::record_send("email", transport_name, email.message_id.as_str(), &outcome);
+        telemetry::record_send("email", self.transport.name(), email.message_id.as_str(), &outcome);
         outcome
+    }
+
+    async fn deliver(&self, email: &Email, message: Message) -> Result<(), SendError> {
+        match &self.transport {
+            Transport::Smtp(transport) => send_over_smtp(transport, message).await,
+            Transport::Files(dir) => write_file(dir, email, message).await,
+        }
     }
 
     /// `email` as the RFC 5322 bytes the transports send, with CRLF line
@@ -104,6 +109,15 @@ impl EmailSender {
             .subject(email.subject.clone())
             .multipart(body)
             .map_err(|error| SendError::Permanent(format!("the email cannot be built: {error}")))
+    }
+}
+
+impl Transport {
+    fn name(&self) -> &'static str {
+        match self {
+            Transport::Smtp(_) => "smtp",
+            Transport::Files(_) => "files",
+        }
     }
 }
 
