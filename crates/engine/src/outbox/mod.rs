@@ -10,6 +10,12 @@
 //! Delivery is at least once: a consumer marks an entry done only after the
 //! outside world accepted it. An entry that keeps failing is parked, where an
 //! admin can see it and ask for another try.
+//!
+//! [`worker::run`] is the consumer loop; [`memory::MemoryOutbox`] is an
+//! outbox for tests.
+
+pub mod memory;
+pub mod worker;
 
 use std::sync::Arc;
 
@@ -141,7 +147,8 @@ pub enum Finished {
 pub trait Outbox: Send + Sync + 'static {
     /// Up to `limit` entries for `consumer` that it has not finished, in
     /// order, after `after` (`None`: from its start). Parked entries are not
-    /// returned here, see [`Outbox::parked`].
+    /// returned here, see [`Outbox::parked`]. Only entries whose commit is
+    /// durable are, so nothing is delivered that a crash could take back.
     fn pending(
         &self,
         consumer: Consumer,
@@ -151,14 +158,19 @@ pub trait Outbox: Send + Sync + 'static {
 
     /// Records durably how `consumer` finished with `seq`; `ack` runs once
     /// that is on disk (grouped with other commits, like an append).
-    /// Finishing a parked entry as `Done` takes it off the parked list.
+    /// Finishing a parked entry as `Done` takes it off the parked list, and
+    /// parking it again replaces its mark (and clears a retry request).
+    /// Finishing an entry `consumer` has done already, or never had, changes
+    /// nothing and is acked `Ok`.
     fn finish(&self, consumer: Consumer, seq: OutboxSeq, finished: Finished, ack: Ack);
 
     /// The entries `consumer` parked, oldest first.
     fn parked(&self, consumer: Consumer) -> Result<Vec<Parked>, JournalError>;
 
     /// Asks for another try of a parked entry; `ack` runs once that is
-    /// durable. `Ok(false)` if `consumer` has no such parked entry.
+    /// durable. `Ok(false)` if `consumer` has no such parked entry. The ack
+    /// runs exactly once in every case: at once with `Ok` when there is
+    /// nothing to retry, and with the error when this returns one.
     fn request_retry(
         &self,
         consumer: Consumer,
@@ -166,7 +178,12 @@ pub trait Outbox: Send + Sync + 'static {
         ack: Ack,
     ) -> Result<bool, JournalError>;
 
-    /// Woken after every commit that added entries, so consumers need not
-    /// poll in a tight loop.
+    /// Woken (with `notify_waiters`) after every commit that added entries
+    /// or asked for a retry, so consumers need not poll in a tight loop.
+    ///
+    /// A consumer that reads, finds nothing and waits must not miss a
+    /// commit landing between its read and its wait: it takes
+    /// `notified()` (and `enable`s it) *before* reading [`Outbox::pending`],
+    /// and awaits that same future after.
     fn appended(&self) -> Arc<tokio::sync::Notify>;
 }
