@@ -33,6 +33,7 @@ pub struct Recovery {
     /// The last durable checkpoint, if one was ever taken.
     pub checkpoint: Option<RecoveredCheckpoint>,
     /// Every logged event at or after the checkpoint's position, in order.
+    /// Never an [`Event::Outbox`]: those are in [`Store::outbox`].
     pub tail: Vec<Event>,
     /// Records a crash cut short; their batches were never acknowledged.
     pub torn_records: u64,
@@ -43,6 +44,7 @@ pub struct Store {
     shared: Arc<Shared>,
     journal: Arc<SledJournal>,
     outbox: Arc<SledOutbox>,
+    db: sled::Db,
 }
 
 impl Store {
@@ -57,7 +59,7 @@ impl Store {
         };
         db.flush()?;
 
-        let durability = Durability::open(dir, db)?;
+        let durability = Durability::open(dir, db.clone())?;
         let snapshot_state = SnapshotState::load(&trees.snapshots)?;
         let next = NextSeqs {
             log: next_seq(&trees.log, &snapshot_state)?,
@@ -68,7 +70,14 @@ impl Store {
         let journal = SledJournal::start(Arc::clone(&shared), snapshot_state, next, options.fault)?;
         let journal = Arc::new(journal);
         let outbox = Arc::new(SledOutbox::new(Arc::clone(&journal), Arc::clone(&shared)));
-        Ok(Store { shared, journal, outbox })
+        Ok(Store { shared, journal, outbox, db })
+    }
+
+    /// A tree of its own in the store's database, for a part that keeps
+    /// state beside the log (the sandbox payment provider). Its writes are
+    /// not part of any group commit: the part flushes them itself.
+    pub fn side_tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(format!("side/{name}"))?)
     }
 
     /// The journal to hand to the engine.

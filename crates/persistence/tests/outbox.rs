@@ -310,6 +310,28 @@ fn repeated_and_stray_finishes_change_nothing() {
     assert_eq!(pending_seqs(&outbox, Consumer::Sms), vec![0]);
 }
 
+#[test]
+fn an_entry_missing_under_its_mark_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    append_and_wait(&*store.journal(), vec![Event::Outbox(sale(0))]).expect("durable");
+    drop(store);
+    let db = common::open_raw(dir.path());
+    let outbox = db.open_tree("outbox").expect("the outbox tree");
+    let entry_keys: Vec<_> =
+        outbox.scan_prefix(b"e").keys().map(|key| key.expect("a key")).collect();
+    for key in entry_keys {
+        outbox.remove(key).expect("a removal");
+    }
+    db.flush().expect("sled flushes");
+    drop((outbox, db));
+
+    let store = open(dir.path());
+    let error = store.outbox().pending(Consumer::Email, None, 10).expect_err("refused");
+    assert!(error.reason.contains("outbox entry 0"), "{error}");
+    assert!(store.outbox().parked(Consumer::Email).expect("nothing parked").is_empty());
+}
+
 #[tokio::test]
 async fn a_commit_adding_entries_wakes_a_waiting_consumer() {
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -49,32 +49,42 @@ impl SledOutbox {
         self.shared.durability.fail_stop.check()
     }
 
-    fn read_entry(&self, seq: OutboxSeq) -> Result<OutboxEntry, JournalError> {
-        let values = self
-            .shared
-            .outbox
-            .range(keys::entry_values(seq))
-            .values()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|error| self.io_failure(error))?;
-        decode_entry_values(values.iter().map(|value| value.as_ref())).map_err(|detail| {
-            unreadable(StoreError::corrupt(format!("outbox entry {seq}"), detail))
-        })
+    /// The entry `seq` that the mark under `mark_key` was read from;
+    /// `None` if a commit since finished it for good (reads are no
+    /// snapshot, and the commit that takes the last mark deletes the entry).
+    fn read_marked_entry(
+        &self,
+        seq: OutboxSeq,
+        mark_key: &[u8],
+    ) -> Result<Option<OutboxEntry>, JournalError> {
+        let io_failure = |error| self.io_failure(error);
+        let values = self.shared.outbox.range(keys::entry_values(seq)).values();
+        let values = values.collect::<Result<Vec<_>, _>>().map_err(io_failure)?;
+        if values.is_empty() && self.shared.outbox.get(mark_key).map_err(io_failure)?.is_none() {
+            return Ok(None);
+        }
+
+        let entry = decode_entry_values(values.iter().map(|value| value.as_ref()));
+        let corrupt =
+            |detail| unreadable(StoreError::corrupt(format!("outbox entry {seq}"), detail));
+        entry.map(Some).map_err(corrupt)
     }
 
-    fn read_parked(&self, key: &[u8], value: &[u8]) -> Result<Parked, JournalError> {
+    fn read_parked(&self, key: &[u8], value: &[u8]) -> Result<Option<Parked>, JournalError> {
         let seq = keys::mark_seq(key).map_err(unreadable)?;
         let mark: ParkedMark = postcard::from_bytes(value).map_err(|error| {
             unreadable(StoreError::corrupt(format!("parked mark {seq}"), error))
         })?;
-        Ok(Parked {
+        let Some(entry) = self.read_marked_entry(seq, key)? else { return Ok(None) };
+
+        Ok(Some(Parked {
             seq,
-            entry: self.read_entry(seq)?,
+            entry,
             attempts: mark.attempts,
             reason: mark.reason,
             parked_at: mark.at,
             retry_requested: mark.retry_requested,
-        })
+        }))
     }
 
     /// A read sled could not do leaves the store in a state nobody knows:
@@ -114,7 +124,9 @@ impl Outbox for SledOutbox {
         {
             let key = key.map_err(|error| self.io_failure(error))?;
             let seq = keys::mark_seq(&key).map_err(unreadable)?;
-            pending.push((seq, self.read_entry(seq)?));
+            if let Some(entry) = self.read_marked_entry(seq, &key)? {
+                pending.push((seq, entry));
+            }
         }
         Ok(pending)
     }
@@ -128,7 +140,7 @@ impl Outbox for SledOutbox {
         let mut parked = Vec::new();
         for mark in self.shared.outbox.range(keys::marks(Mark::Parked, consumer, 0..u64::MAX)) {
             let (key, value) = mark.map_err(|error| self.io_failure(error))?;
-            parked.push(self.read_parked(&key, &value)?);
+            parked.extend(self.read_parked(&key, &value)?);
         }
         Ok(parked)
     }
