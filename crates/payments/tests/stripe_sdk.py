@@ -49,7 +49,7 @@ def expect_error(error_class, call, **attributes):
     except error_class as error:
         for name, wanted in attributes.items():
             found = getattr(error, name)
-            assert found == wanted, f"{error_class.__name__}.{name} is {found!r}, not {wanted!r}"
+            assert found == wanted, f"{error_class.__name__}.{name}: {found!r}, not {wanted!r}"
         return error
     raise AssertionError(f"expected {error_class.__name__}, but the call succeeded")
 
@@ -88,14 +88,17 @@ def pay_on_page(url, method):
     body = urllib.parse.urlencode({"method": method}).encode()
     opener = urllib.request.build_opener(NoRedirects)
     try:
-        response = opener.open(urllib.request.Request(url, data=body), timeout=HTTP_TIMEOUT_SECS)
+        request = urllib.request.Request(url, data=body)
+        response = opener.open(request, timeout=HTTP_TIMEOUT_SECS)
         return response.status, response.headers.get("Location")
     except urllib.error.HTTPError as answer:
         return answer.code, answer.headers.get("Location")
 
 
 def check_sessions(args):
-    created = stripe.checkout.Session.create(**session_params("42-1"), idempotency_key="order-42-1")
+    created = stripe.checkout.Session.create(
+        **session_params("42-1"), idempotency_key="order-42-1"
+    )
     assert created.object == "checkout.session", created.object
     assert created.id.startswith("cs_test_"), created.id
     assert created.status == "open" and created.payment_status == "unpaid"
@@ -105,13 +108,16 @@ def check_sessions(args):
     assert created.livemode is False
     step("Session.create")
 
-    replayed = stripe.checkout.Session.create(**session_params("42-1", expires_at=created.expires_at), idempotency_key="order-42-1")
+    same = session_params("42-1", expires_at=created.expires_at)
+    replayed = stripe.checkout.Session.create(**same, idempotency_key="order-42-1")
     assert replayed.id == created.id, (replayed.id, created.id)
     expect_error(
         stripe.IdempotencyError,
-        lambda: stripe.checkout.Session.create(**session_params("42-2"), idempotency_key="order-42-1"),
+        lambda: stripe.checkout.Session.create(
+            **session_params("42-2"), idempotency_key="order-42-1"
+        ),
     )
-    step("Session.create with an idempotency key: replayed, and refused for other parameters")
+    step("Session.create with an idempotency key: replayed, refused for other parameters")
 
     retrieved = stripe.checkout.Session.retrieve(created.id)
     assert retrieved.id == created.id and retrieved.status == "open"
@@ -119,16 +125,22 @@ def check_sessions(args):
     step("Session.retrieve")
 
     others = [stripe.checkout.Session.create(**session_params(f"43-{n}")) for n in range(3)]
-    paged = [session.id for session in stripe.checkout.Session.list(status="open", limit=1).auto_paging_iter()]
+    listing = stripe.checkout.Session.list(status="open", limit=1)
+    paged = [session.id for session in listing.auto_paging_iter()]
     newest_first = [session.id for session in reversed(others)] + [created.id]
     assert paged == newest_first, (paged, newest_first)
-    step("Session.list(status=open, limit=1).auto_paging_iter() pages newest first")
+    step("Session.list(status=open, limit=1).auto_paging_iter(): newest first")
 
     expiring = others[0]
     expired = stripe.checkout.Session.expire(expiring.id)
     assert expired.status == "expired" and expired.url is None, expired
-    expect_error(stripe.InvalidRequestError, lambda: stripe.checkout.Session.expire(expiring.id), http_status=400)
-    open_ids = [session.id for session in stripe.checkout.Session.list(status="open").auto_paging_iter()]
+    expect_error(
+        stripe.InvalidRequestError,
+        lambda: stripe.checkout.Session.expire(expiring.id),
+        http_status=400,
+    )
+    still_open = stripe.checkout.Session.list(status="open").auto_paging_iter()
+    open_ids = [session.id for session in still_open]
     assert expiring.id not in open_ids, open_ids
     step("Session.expire, and again refused")
     return created, expiring
@@ -152,7 +164,9 @@ def check_errors():
     )
     expect_error(
         stripe.InvalidRequestError,
-        lambda: stripe.checkout.Session.create(**session_params("44-2", expires_at=int(time.time()) + 60)),
+        lambda: stripe.checkout.Session.create(
+            **session_params("44-2", expires_at=int(time.time()) + 60)
+        ),
         param="expires_at",
     )
     expect_error(
@@ -160,7 +174,7 @@ def check_errors():
         lambda: stripe.checkout.Session.list(api_key="sk_test_not_the_sandbox_key"),
         http_status=401,
     )
-    step("errors: InvalidRequestError (404, 400 with param and code), AuthenticationError (401)")
+    step("errors: InvalidRequestError (404; 400 with param, code), AuthenticationError (401)")
 
 
 def check_payment_and_refunds(session):
@@ -173,22 +187,27 @@ def check_payment_and_refunds(session):
     assert paid.status == "complete" and paid.payment_status == "paid", paid
     intent = stripe.PaymentIntent.retrieve(paid.payment_intent)
     assert intent.status == "succeeded" and intent.amount == 4990, intent
-    step("Session.retrieve after paying: complete and paid; PaymentIntent.retrieve: succeeded")
+    step("Session.retrieve after paying: complete, paid; PaymentIntent.retrieve: succeeded")
 
-    refund = stripe.Refund.create(payment_intent=paid.payment_intent, amount=1000, idempotency_key="refund-42-1")
+    intent_id = paid.payment_intent
+    refund = stripe.Refund.create(
+        payment_intent=intent_id, amount=1000, idempotency_key="refund-42-1"
+    )
     assert refund.object == "refund" and refund.status == "succeeded", refund
-    assert refund.amount == 1000 and refund.payment_intent == paid.payment_intent
-    again = stripe.Refund.create(payment_intent=paid.payment_intent, amount=1000, idempotency_key="refund-42-1")
+    assert refund.amount == 1000 and refund.payment_intent == intent_id
+    again = stripe.Refund.create(
+        payment_intent=intent_id, amount=1000, idempotency_key="refund-42-1"
+    )
     assert again.id == refund.id, (again.id, refund.id)
     expect_error(
         stripe.InvalidRequestError,
-        lambda: stripe.Refund.create(payment_intent=paid.payment_intent, amount=4000),
+        lambda: stripe.Refund.create(payment_intent=intent_id, amount=4000),
         http_status=400,
         code="amount_too_large",
     )
-    rest = stripe.Refund.create(payment_intent=paid.payment_intent)
+    rest = stripe.Refund.create(payment_intent=intent_id)
     assert rest.amount == 3990, rest.amount
-    step("Refund.create: partial, replayed by its key, refused past what was paid, then the rest")
+    step("Refund.create: partial, replayed by key, refused past what was paid, the rest")
 
 
 def recorded_webhooks(recorded_url):
@@ -201,11 +220,14 @@ def await_webhooks(recorded_url, wanted):
     deadline = time.monotonic() + WEBHOOK_WAIT_SECS
     while True:
         records = recorded_webhooks(recorded_url)
-        seen = {(json.loads(r["payload"])["type"], json.loads(r["payload"])["data"]["object"]["id"]) for r in records}
+        events = [json.loads(record["payload"]) for record in records]
+        seen = {(event["type"], event["data"]["object"]["id"]) for event in events}
         if wanted <= seen:
             return records
         if time.monotonic() > deadline:
-            raise AssertionError(f"after {WEBHOOK_WAIT_SECS} s the receiver has {seen}, not all of {wanted}")
+            raise AssertionError(
+                f"after {WEBHOOK_WAIT_SECS} s the receiver has {seen}, not all of {wanted}"
+            )
         time.sleep(0.1)
 
 
@@ -217,7 +239,9 @@ def check_webhooks(args, paid, expired):
     records = await_webhooks(args.recorded_url, wanted)
 
     for record in records:
-        event = stripe.Webhook.construct_event(record["payload"], record["signature"], args.webhook_secret)
+        event = stripe.Webhook.construct_event(
+            record["payload"], record["signature"], args.webhook_secret
+        )
         assert event.object == "event" and event.id.startswith("evt_"), event.id
         assert isinstance(event.data.object, stripe.checkout.Session), type(event.data.object)
     completed = next(
@@ -234,11 +258,15 @@ def check_webhooks(args, paid, expired):
     assert tampered != record["payload"]
     expect_error(
         stripe.SignatureVerificationError,
-        lambda: stripe.Webhook.construct_event(tampered, record["signature"], args.webhook_secret),
+        lambda: stripe.Webhook.construct_event(
+            tampered, record["signature"], args.webhook_secret
+        ),
     )
     expect_error(
         stripe.SignatureVerificationError,
-        lambda: stripe.Webhook.construct_event(record["payload"], record["signature"], "whsec_other"),
+        lambda: stripe.Webhook.construct_event(
+            record["payload"], record["signature"], "whsec_other"
+        ),
     )
     step("Webhook.construct_event refuses a tampered payload and another secret")
 

@@ -86,7 +86,9 @@ fn run_bounded(args: &[String]) -> (ExitStatus, String) {
             let _ = child.kill();
             let status = child.wait().expect("the killed script can be waited for");
             let output = std::fs::read_to_string(&out_path).unwrap_or_default();
-            panic!("tests/stripe_sdk.py ran past {SCRIPT_TIME_MAX:?} and was killed ({status}):\n{output}");
+            panic!(
+                "tests/stripe_sdk.py was killed after {SCRIPT_TIME_MAX:?} ({status}):\n{output}"
+            );
         }
         std::thread::sleep(Duration::from_millis(50));
     };

@@ -576,7 +576,8 @@ fn validate_expiry(params: &mut Params, now_secs: i64) -> Result<i64, ApiError> 
     if expires_at < now_secs + EXPIRY_MIN_SECS {
         return Err(ApiError::invalid_param(
             "expires_at",
-            "The `expires_at` timestamp must be at least 30 minutes from Checkout Session creation.",
+            "The `expires_at` timestamp must be at least 30 minutes from Checkout Session \
+             creation.",
         ));
     }
     if expires_at > now_secs + EXPIRY_MAX_SECS {
@@ -689,7 +690,10 @@ fn list_page(txn: &Txn<'_>, query: &ListQuery) -> Result<Value, ApiError> {
     }
 
     let data: Vec<Value> = page.iter().map(Session::to_json).collect();
-    Ok(
-        json!({ "object": "list", "data": data, "has_more": has_more, "url": "/v1/checkout/sessions" }),
-    )
+    Ok(json!({
+        "object": "list",
+        "data": data,
+        "has_more": has_more,
+        "url": "/v1/checkout/sessions",
+    }))
 }

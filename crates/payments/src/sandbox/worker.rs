@@ -120,7 +120,9 @@ async fn run(inner: Arc<Inner>, signal: Arc<StopSignal>) {
         }
 
         tokio::select! {
-            Some(done) = deliveries.tasks.join_next_with_id() => deliveries.finish(&inner, done).await,
+            Some(done) = deliveries.tasks.join_next_with_id() => {
+                deliveries.finish(&inner, done).await;
+            }
             _ = inner.wake.notified() => {}
             _ = signal.notify.notified() => {}
             _ = tokio::time::sleep(TICK) => {}
