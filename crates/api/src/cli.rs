@@ -8,7 +8,25 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::server::{self, CatalogueChoice, ServerConfig};
+use crate::server::{
+    self, CatalogueChoice, EmailConfig, PaymentsConfig, ReceiptsConfig, ServerConfig, SmsConfig,
+};
+
+/// The sandbox's keys when none are given: it runs inside this server and
+/// moves no money, so these are names, not secrets.
+pub const SANDBOX_SECRET_KEY: &str = "sk_test_boxoffice_sandbox";
+pub const SANDBOX_WEBHOOK_SECRET: &str = "whsec_boxoffice_sandbox";
+
+/// How buyers pay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum PaymentsChoice {
+    /// Any payment token pays at once; checkouts are paid on opening.
+    Instant,
+    /// A local provider speaking Stripe's protocol, with its own payment page.
+    Sandbox,
+    /// Stripe Checkout, or anything that speaks its protocol.
+    Stripe,
+}
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct ServeArgs {
@@ -58,6 +76,61 @@ pub struct ServeArgs {
     /// How often to snapshot changed performances and trim the log.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub checkpoint_every: Duration,
+
+    /// How buyers pay: `sandbox`, a local provider with its own payment
+    /// page that needs no network; `stripe`; or `instant`, where any
+    /// payment token pays at once (for load tests only).
+    #[arg(long, env = "BOXOFFICE_PAYMENTS", value_enum, default_value = "sandbox")]
+    pub payments: PaymentsChoice,
+
+    /// Stripe's secret key (`sk_...`); needed with `--payments stripe`. The
+    /// sandbox accepts this key too, if given.
+    #[arg(long, env = "BOXOFFICE_STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+
+    /// The secret that signs webhooks (`whsec_...`); needed with `--payments
+    /// stripe`. The sandbox signs its webhooks with it too, if given.
+    #[arg(long, env = "BOXOFFICE_STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+
+    /// Where Stripe's API is, for `--payments stripe` (anything that speaks
+    /// its protocol).
+    #[arg(long, env = "BOXOFFICE_STRIPE_BASE_URL", default_value = "https://api.stripe.com")]
+    pub stripe_base_url: String,
+
+    /// Where buyers' browsers reach this server, for the payment page's
+    /// redirects back (default: http:// and the listening address).
+    #[arg(long, env = "BOXOFFICE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Send receipt emails through this SMTP server (`smtp://host:port`);
+    /// without it they are written as .eml files under the data dir.
+    #[arg(long, env = "BOXOFFICE_SMTP_URL")]
+    pub smtp_url: Option<String>,
+
+    /// The sender of receipt emails.
+    #[arg(
+        long,
+        env = "BOXOFFICE_EMAIL_FROM",
+        default_value = "Boxoffice <receipts@boxoffice.invalid>"
+    )]
+    pub email_from: String,
+
+    /// Send receipt SMS through this Twilio-style API (such as
+    /// `https://api.twilio.com`); without it they are written as files
+    /// under the data dir.
+    #[arg(long, env = "BOXOFFICE_SMS_URL")]
+    pub sms_url: Option<String>,
+
+    /// The SMS API's account id and token (HTTP basic auth).
+    #[arg(long, env = "BOXOFFICE_SMS_ACCOUNT_SID", default_value = "")]
+    pub sms_account_sid: String,
+    #[arg(long, env = "BOXOFFICE_SMS_AUTH_TOKEN", hide_env_values = true, default_value = "")]
+    pub sms_auth_token: String,
+
+    /// The sender of receipt SMS.
+    #[arg(long, env = "BOXOFFICE_SMS_FROM", default_value = "Boxoffice")]
+    pub sms_from: String,
 }
 
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -90,9 +163,11 @@ impl ServeArgs {
     pub fn config(
         self,
         metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
-    ) -> ServerConfig {
+    ) -> anyhow::Result<ServerConfig> {
         let cores = std::thread::available_parallelism().map_or(2, |cores| cores.get());
-        ServerConfig {
+        let payments = self.payments_config()?;
+        let receipts = self.receipts_config();
+        Ok(ServerConfig {
             addr: self.addr,
             data_dir: self.data_dir,
             hold_ttl: self.hold_ttl,
@@ -105,6 +180,50 @@ impl ServeArgs {
             http_workers: self.http_workers.unwrap_or(cores).max(1),
             checkpoint_every: self.checkpoint_every,
             metrics,
+            payments,
+            public_url: self.public_url,
+            receipts,
+        })
+    }
+
+    fn payments_config(&self) -> anyhow::Result<PaymentsConfig> {
+        let given = |secret: &Option<String>| secret.clone().filter(|value| !value.is_empty());
+        Ok(match self.payments {
+            PaymentsChoice::Instant => PaymentsConfig::Instant,
+            PaymentsChoice::Sandbox => PaymentsConfig::Sandbox {
+                secret_key: given(&self.stripe_secret_key)
+                    .unwrap_or_else(|| SANDBOX_SECRET_KEY.into()),
+                webhook_secret: given(&self.stripe_webhook_secret)
+                    .unwrap_or_else(|| SANDBOX_WEBHOOK_SECRET.into()),
+            },
+            PaymentsChoice::Stripe => PaymentsConfig::Stripe {
+                base_url: self.stripe_base_url.clone(),
+                secret_key: given(&self.stripe_secret_key)
+                    .context("--payments stripe needs BOXOFFICE_STRIPE_SECRET_KEY")?,
+                webhook_secret: given(&self.stripe_webhook_secret)
+                    .context("--payments stripe needs BOXOFFICE_STRIPE_WEBHOOK_SECRET")?,
+            },
+        })
+    }
+
+    fn receipts_config(&self) -> ReceiptsConfig {
+        let email = match &self.smtp_url {
+            Some(url) => EmailConfig::Smtp { url: url.clone() },
+            None => EmailConfig::Files(self.data_dir.join("receipts").join("email")),
+        };
+        let sms = match &self.sms_url {
+            Some(url) => SmsConfig::Http {
+                base_url: url.clone(),
+                account_sid: self.sms_account_sid.clone(),
+                auth_token: self.sms_auth_token.clone(),
+            },
+            None => SmsConfig::Files(self.data_dir.join("receipts").join("sms")),
+        };
+        ReceiptsConfig {
+            email,
+            sms,
+            email_from: self.email_from.clone(),
+            sms_from: self.sms_from.clone(),
         }
     }
 }

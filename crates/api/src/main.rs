@@ -19,6 +19,6 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     cli::init_logging();
     let Command::Serve(args) = Cli::parse().command;
-    let config = args.config(Some(cli::install_metrics()?));
+    let config = args.config(Some(cli::install_metrics()?))?;
     cli::run(config)
 }

@@ -21,11 +21,13 @@ use anyhow::Context as _;
 use engine::box_office::{BoxOffice, EngineConfig, EngineDeps, Recovered};
 use engine::events::Event;
 use engine::journal::{Checkpoint, Journal};
-use engine::payment::{InstantCheckout, InstantProvider};
+use engine::outbox::Outbox;
+use engine::payment::InstantProvider;
 use engine::time::{Clock, SystemClock};
 use persistence::{Store, StoreOptions};
 
 use crate::admission::{self, Admission};
+use crate::providers;
 use crate::routes::{self, AppState};
 use crate::seed;
 
@@ -58,6 +60,54 @@ pub struct ServerConfig {
     pub checkpoint_every: Duration,
     /// Serves `GET /metrics` from this recorder; installed once per process.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub payments: PaymentsConfig,
+    /// Where buyers' browsers reach the server; `None`: http:// and the
+    /// listening address.
+    pub public_url: Option<String>,
+    pub receipts: ReceiptsConfig,
+}
+
+/// Which payment provider checkouts go to.
+#[derive(Clone, Debug)]
+pub enum PaymentsConfig {
+    /// Paid on opening; payment tokens are taken directly too.
+    Instant,
+    /// The provider in this process, under `/sandbox`.
+    Sandbox {
+        secret_key: String,
+        webhook_secret: String,
+    },
+    Stripe {
+        base_url: String,
+        secret_key: String,
+        webhook_secret: String,
+    },
+}
+
+/// Where receipts go.
+#[derive(Clone, Debug)]
+pub struct ReceiptsConfig {
+    pub email: EmailConfig,
+    pub sms: SmsConfig,
+    pub email_from: String,
+    pub sms_from: String,
+}
+
+#[derive(Clone, Debug)]
+pub enum EmailConfig {
+    /// One .eml file per message in this directory.
+    Files(PathBuf),
+    Smtp {
+        url: String,
+    },
+}
+
+#[derive(Clone, Debug)]
+pub enum SmsConfig {
+    /// One file per message in this directory.
+    Files(PathBuf),
+    /// A Twilio-style API.
+    Http { base_url: String, account_sid: String, auth_token: String },
 }
 
 /// A server that is listening.
@@ -65,6 +115,8 @@ pub struct Running {
     pub addr: SocketAddr,
     pub office: BoxOffice,
     pub server: actix_web::dev::Server,
+    /// The sandbox provider, when the server runs one.
+    pub sandbox: Option<payments::sandbox::Sandbox>,
 }
 
 /// Opens the store, rebuilds the engine and starts listening. Must run
@@ -74,6 +126,15 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let store = open_store(&config)?;
     let journal = store.journal();
     let recovered = recover(&store, &config, journal.as_ref()).await?;
+
+    // Bound first: the sandbox and its webhooks need the address.
+    let listener = std::net::TcpListener::bind(config.addr)
+        .with_context(|| format!("binding {}", config.addr))?;
+    let addr = listener.local_addr().context("the listener has no address")?;
+    let local = providers::reachable(addr);
+    let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+    let payments = providers::build(&config.payments, &store, local, &public_url)?;
+    let outbox: Arc<dyn Outbox> = store.outbox();
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let engine_config = EngineConfig {
@@ -86,7 +147,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         journal,
         clock: clock.clone(),
         payments: Arc::new(InstantProvider),
-        checkout: Arc::new(InstantCheckout::default()),
+        checkout: payments.checkout.clone(),
     };
     let office =
         BoxOffice::start(engine_config, deps, recovered).context("rebuilding the state")?;
@@ -97,9 +158,14 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         admin_token: config.admin_token.clone(),
         clock,
         metrics: config.metrics.clone(),
+        payments: payments.state.clone(),
+        outbox: Some(outbox.clone()),
     });
+    let sandbox = payments.sandbox.clone();
     let admission = web::Data::new(Admission::new(config.max_http_in_flight));
+    let mounted_sandbox = sandbox.clone();
     let server = HttpServer::new(move || {
+        let sandbox = mounted_sandbox.clone();
         App::new()
             .app_data(state.clone())
             .app_data(admission.clone())
@@ -107,18 +173,23 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
             .wrap(middleware::from_fn(admission::admit))
             .wrap(middleware::from_fn(count_responses))
             .configure(routes::configure)
+            .configure(move |config| {
+                if let Some(sandbox) = &sandbox {
+                    sandbox.configure(config);
+                }
+            })
             .default_service(web::to(routes::not_found))
     })
     .workers(config.http_workers)
     .disable_signals()
-    .bind(config.addr)
-    .with_context(|| format!("binding {}", config.addr))?;
-    let addr = server.addrs().first().copied().context("the server has no address")?;
+    .listen(listener)
+    .with_context(|| format!("listening on {addr}"))?;
     let server = server.run();
 
     spawn_checkpoints(office.clone(), config.checkpoint_every, store);
-    tracing::info!(%addr, "listening");
-    Ok(Running { addr, office, server })
+    spawn_catch_up(office.clone());
+    tracing::info!(%addr, payments = payments.state.mode, "listening");
+    Ok(Running { addr, office, server, sandbox })
 }
 
 /// Counts answers by status class, and logs server errors other than 503,
@@ -230,6 +301,18 @@ fn spawn_checkpoints(office: BoxOffice, every: Duration, store: Store) {
         loop {
             ticks.tick().await;
             checkpoint(&office).await;
+        }
+    });
+}
+
+/// Asks the provider about checkouts still waiting, for webhooks missed
+/// while the server was down. Runs once the server takes requests: the
+/// sandbox answers through it.
+fn spawn_catch_up(office: BoxOffice) {
+    actix_web::rt::spawn(async move {
+        let asked = office.catch_up_payments().await;
+        if asked > 0 {
+            tracing::info!(asked, "caught up on checkouts that were waiting at start-up");
         }
     });
 }

@@ -20,7 +20,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use api::server::{CatalogueChoice, ServerConfig};
+use api::server::{
+    CatalogueChoice, EmailConfig, PaymentsConfig, ReceiptsConfig, ServerConfig, SmsConfig,
+};
 use benches::layouts::{layout, layout_json, section_names, STADIUM};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use reqwest::{Client, StatusCode};
@@ -107,6 +109,14 @@ fn server_config(data_dir: &std::path::Path) -> ServerConfig {
         // No checkpoint while measuring.
         checkpoint_every: Duration::from_secs(3600),
         metrics: None,
+        payments: PaymentsConfig::Instant,
+        public_url: None,
+        receipts: ReceiptsConfig {
+            email: EmailConfig::Files(data_dir.join("receipts/email")),
+            sms: SmsConfig::Files(data_dir.join("receipts/sms")),
+            email_from: "Boxoffice <receipts@boxoffice.invalid>".into(),
+            sms_from: "Boxoffice".into(),
+        },
     }
 }
 

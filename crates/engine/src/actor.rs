@@ -19,8 +19,8 @@ use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
 use tokio::sync::oneshot;
 
 use crate::booking::{
-    Booking, BookingSnapshot, Cancellation, Checkout, Confirmation, Order, OrderState, Purchase,
-    Quote, Rejection, Reservation, Selection, Session, TicketStatus,
+    Booking, BookingSnapshot, Cancellation, Checkout, Confirmation, Order, OrderState, OrderTicket,
+    Purchase, Quote, Rejection, Reservation, Selection, Session, TicketStatus,
 };
 use crate::events::{BookingEvent, Event};
 use crate::ids::OrderId;
@@ -369,7 +369,7 @@ pub struct RefundOrder {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderDetails {
     pub order: Order,
-    pub tickets: Vec<(u32, TicketStatus)>,
+    pub tickets: Vec<(u32, OrderTicket)>,
     /// While the order waits for its payment: until when.
     pub held_until: Option<Timestamp>,
 }
@@ -466,9 +466,10 @@ impl Handler<ReadOrder> for PerformanceActor {
 
     fn handle(&mut self, msg: ReadOrder, ctx: &mut Context<Self>) {
         self.expire_for_read(ctx);
+        let number = msg.order.number;
         let details = self.booking.order(msg.order).cloned().map(|order| {
             let tickets =
-                order.tickets.iter().map(|&t| (t, self.booking.ticket_status(t))).collect();
+                order.tickets.iter().map(|&t| (t, self.booking.order_ticket(number, t))).collect();
             let held_until = match order.state {
                 OrderState::AwaitingPayment { hold } => self.booking.hold_until(hold),
                 _ => None,

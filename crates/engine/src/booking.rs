@@ -151,6 +151,17 @@ pub struct Cancellation {
     pub refund_minor: i64,
 }
 
+/// Where one of an order's tickets is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OrderTicket {
+    /// Held for the order while its payment runs.
+    Held,
+    /// Bought by the order.
+    Sold,
+    /// No longer the order's: it expired, failed, or was cancelled.
+    Gone,
+}
+
 /// A ticket as anyone may see it: never who holds it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TicketStatus {
@@ -332,6 +343,17 @@ impl Booking {
     pub fn orders(&self) -> impl Iterator<Item = (OrderId, &Order)> {
         let performance = self.info.id;
         self.orders.iter().map(move |(&number, order)| (OrderId { performance, number }, order))
+    }
+
+    /// Where one of an order's tickets is now.
+    pub fn order_ticket(&self, number: u32, ticket: u32) -> OrderTicket {
+        let (status, link) = (self.status[ticket as usize], self.link[ticket as usize]);
+        let in_hold = status == RESERVED && self.holds[&link].order == Some(number);
+        match status {
+            PURCHASED if link == number => OrderTicket::Sold,
+            RESERVED if in_hold => OrderTicket::Held,
+            _ => OrderTicket::Gone,
+        }
     }
 
     /// Every sold ticket, with its order and buyer.

@@ -119,6 +119,15 @@ pub fn format_local(instant: Timestamp, utc_offset_seconds: i32) -> String {
     instant.to_jiff().display_with_offset(offset).to_string()
 }
 
+/// A start time for people, as a receipt shows it:
+/// `Sat 31 Dec 2026, 20:00 Europe/Paris (UTC+01:00)`.
+pub fn format_for_people(instant: Timestamp, utc_offset_seconds: i32, zone: &str) -> String {
+    let offset = Offset::from_seconds(utc_offset_seconds).unwrap_or(Offset::UTC);
+    let local = instant.to_jiff().to_zoned(TimeZone::fixed(offset));
+    let when = local.strftime("%a %-d %b %Y, %H:%M");
+    format!("{when} {zone} (UTC{})", format_offset(utc_offset_seconds))
+}
+
 /// Whether `name` is a time zone of the bundled IANA database.
 pub fn is_valid_zone(name: &str) -> bool {
     TimeZone::get(name).is_ok()
@@ -296,6 +305,15 @@ mod tests {
 
     fn instant(text: &str) -> Timestamp {
         Timestamp::from_jiff(text.parse().expect("a valid RFC 3339 instant"))
+    }
+
+    #[test]
+    fn people_read_the_local_time_with_its_zone() {
+        let start = instant("2026-12-31T19:00:00Z");
+
+        let text = format_for_people(start, HOUR, "Europe/Paris");
+
+        assert_eq!(text, "Thu 31 Dec 2026, 20:00 Europe/Paris (UTC+01:00)");
     }
 
     #[test]

@@ -24,7 +24,7 @@ enum Command {
     Compare(Box<CompareArgs>),
     /// Run the Boxoffice server (what `rush` starts as its child).
     #[command(hide = true)]
-    ServeBoxoffice(serve::ServeBoxoffice),
+    ServeBoxoffice(Box<serve::ServeBoxoffice>),
     /// Run the MariaDB baseline server (what `compare` starts as its child).
     Baseline(Box<loadtest::baseline::BaselineArgs>),
 }
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
         Command::Compare(args) => {
             runtime().and_then(|rt| rt.block_on(compare::run(&args))).map(|c| c.passed())
         }
-        Command::ServeBoxoffice(args) => serve::run(args).map(|()| true),
+        Command::ServeBoxoffice(args) => serve::run(*args).map(|()| true),
         Command::Baseline(args) => {
             runtime().and_then(|rt| rt.block_on(loadtest::baseline::run(*args))).map(|()| true)
         }

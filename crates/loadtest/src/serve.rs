@@ -18,5 +18,5 @@ pub struct ServeBoxoffice {
 /// Serves until SIGINT or SIGTERM, like `boxoffice serve`.
 pub fn run(args: ServeBoxoffice) -> anyhow::Result<()> {
     let metrics = if args.no_metrics { None } else { Some(cli::install_metrics()?) };
-    cli::run(args.serve.config(metrics))
+    cli::run(args.serve.config(metrics)?)
 }

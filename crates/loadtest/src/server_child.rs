@@ -53,7 +53,7 @@ impl ServerChild {
             ServerKind::Boxoffice { hold_ttl, max_in_flight, max_http_in_flight } => {
                 let dir = tempfile::Builder::new().prefix("loadtest-data-").tempdir()?;
                 command.arg("serve-boxoffice").arg("--data-dir").arg(dir.path());
-                command.args(["--catalogue", "empty", "--hold-ttl"]);
+                command.args(["--catalogue", "empty", "--payments", "instant", "--hold-ttl"]);
                 command.arg(humantime::format_duration(*hold_ttl).to_string());
                 if let Some(max) = max_in_flight {
                     command.arg("--max-in-flight").arg(max.to_string());

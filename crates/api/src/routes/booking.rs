@@ -12,7 +12,7 @@ fn caller(state: &AppState, request: &HttpRequest, id: &str) -> Result<UserId, P
 /// The caller of a `/users/{user}/…` route. As an extractor listed before
 /// the body, it is checked first: a request without the user's own token is
 /// 401 or 403 whatever its body holds, and the body is not even read.
-pub(super) struct Caller(UserId);
+pub(super) struct Caller(pub(super) UserId);
 
 impl FromRequest for Caller {
     type Error = Problem;
@@ -26,7 +26,7 @@ impl FromRequest for Caller {
 }
 
 /// Parses ticket ids from a body, all of one performance.
-fn body_tickets(ids: &[String]) -> Result<(PerformanceId, Vec<u32>), Problem> {
+pub(super) fn body_tickets(ids: &[String]) -> Result<(PerformanceId, Vec<u32>), Problem> {
     let mut parsed = Vec::with_capacity(ids.len());
     for id in ids {
         let ticket: TicketId = id
@@ -150,6 +150,13 @@ pub(super) async fn purchase(
     Caller(user): Caller,
     body: Body<PurchaseRequest>,
 ) -> Answer {
+    if !state.payments.takes_tokens() {
+        let detail = format!(
+            "this server takes payments through {}: pay with POST /users/{user}/checkout",
+            state.payments.mode
+        );
+        return Err(Problem::new(StatusCode::CONFLICT, "checkout-required", detail));
+    }
     let body = body.0;
     let (performance, tickets) = body_tickets(&body.ticket_ids)?;
     if body.payment_token.is_empty() {

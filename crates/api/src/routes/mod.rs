@@ -31,9 +31,12 @@ use crate::views::{
 mod admin;
 mod booking;
 mod catalogue;
+mod checkout;
+mod orders;
 mod users;
 
 pub use admin::LayoutRequest;
+pub use checkout::PaymentsState;
 
 /// What every handler shares.
 pub struct AppState {
@@ -42,6 +45,9 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Renders the process's metrics, when it installed a recorder.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    pub payments: PaymentsState,
+    /// The outbox, for admins to see and retry parked messages.
+    pub outbox: Option<Arc<dyn engine::outbox::Outbox>>,
 }
 
 type State = web::Data<AppState>;
@@ -93,6 +99,56 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/users/{user}/tickets/{ticket}")
                 .route(web::delete().to(booking::release))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/users/{user}/checkout")
+                .route(web::post().to(checkout::checkout))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/payments/webhook")
+                .route(web::post().to(checkout::webhook))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/payments/return")
+                .route(web::get().to(checkout::payment_return))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/payments/cancelled")
+                .route(web::get().to(checkout::payment_cancelled))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/orders/{order}")
+                .route(web::get().to(orders::show))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/orders/{order}/cancel")
+                .route(web::post().to(orders::cancel))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/orders/{order}/refund")
+                .route(web::post().to(orders::refund))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/orders/{order}/tickets/{ticket}/cancel")
+                .route(web::post().to(orders::cancel_ticket))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/admin/outbox/{consumer}/parked")
+                .route(web::get().to(orders::list_parked))
+                .default_service(web::to(method_not_allowed)),
+        )
+        .service(
+            web::resource("/admin/outbox/{consumer}/parked/{seq}/retry")
+                .route(web::post().to(orders::retry_parked))
                 .default_service(web::to(method_not_allowed)),
         )
         .service(

@@ -5,7 +5,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use api::server::{self, CatalogueChoice, ServerConfig};
+use api::server::{
+    self, CatalogueChoice, EmailConfig, PaymentsConfig, ReceiptsConfig, ServerConfig, SmsConfig,
+};
 use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
@@ -23,6 +25,7 @@ pub struct Options {
     pub catalogue: CatalogueChoice,
     pub max_in_flight: usize,
     pub max_http_in_flight: usize,
+    pub payments: PaymentsConfig,
 }
 
 impl Default for Options {
@@ -33,6 +36,7 @@ impl Default for Options {
             catalogue: CatalogueChoice::Empty,
             max_in_flight: 4096,
             max_http_in_flight: 4096,
+            payments: PaymentsConfig::Instant,
         }
     }
 }
@@ -65,6 +69,14 @@ impl Server {
             http_workers: 2,
             checkpoint_every: Duration::from_secs(60),
             metrics: None,
+            payments: options.payments,
+            public_url: None,
+            receipts: ReceiptsConfig {
+                email: EmailConfig::Files(data.path().join("receipts/email")),
+                sms: SmsConfig::Files(data.path().join("receipts/sms")),
+                email_from: "Boxoffice <receipts@boxoffice.invalid>".into(),
+                sms_from: "Boxoffice".into(),
+            },
         };
         let running = server::start(config).await.expect("the server starts");
         let handle = running.server.handle();

@@ -7,6 +7,7 @@ mod harness;
 
 mod admin;
 mod booking;
+mod checkout;
 mod concurrency;
 mod errors;
 mod expiry;

@@ -49,6 +49,15 @@ fn free_port() -> u16 {
     listener.local_addr().expect("the probe's address").port()
 }
 
+/// The instant provider, unless the launch picks one: most process tests
+/// buy with payment tokens.
+fn payments_unless_chosen(args: &[String]) -> Vec<&'static str> {
+    match args.iter().any(|arg| arg == "--payments") {
+        true => Vec::new(),
+        false => vec!["--payments", "instant"],
+    }
+}
+
 impl ServerProcess {
     pub async fn start(launch: Launch<'_>) -> ServerProcess {
         let port = free_port();
@@ -65,6 +74,7 @@ impl ServerProcess {
             .arg("--data-dir")
             .arg(launch.data_dir)
             .args(["--catalogue", launch.catalogue, "--admin-token", ADMIN_TOKEN])
+            .args(payments_unless_chosen(&launch.args))
             .args(&launch.args)
             .env("RUST_LOG", "info")
             .envs(launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
