@@ -114,6 +114,23 @@ impl SandboxConfig {
     }
 }
 
+/// Shows everything but the two secrets.
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("secret_key", &"<redacted>")
+            .field("webhook_secret", &"<redacted>")
+            .field("webhook_url", &self.webhook_url)
+            .field("public_base_url", &self.public_base_url)
+            .field("async_payment_delay", &self.async_payment_delay)
+            .field("webhook_attempts_max", &self.webhook_attempts_max)
+            .field("webhook_backoff_first", &self.webhook_backoff_first)
+            .field("webhook_backoff_max", &self.webhook_backoff_max)
+            .field("webhook_timeout", &self.webhook_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
 fn is_http_url(url: &str) -> bool {
     url.starts_with("http://") || url.starts_with("https://")
 }
@@ -184,23 +201,10 @@ pub struct Sandbox {
     worker: Arc<WorkerHandle>,
 }
 
-/// What the settings say, the clock aside.
-struct Settings {
-    secret_key: String,
-    webhook_secret: String,
-    webhook_url: String,
-    public_base_url: String,
-    async_payment_delay: Duration,
-    webhook_attempts_max: u32,
-    webhook_backoff_first: Duration,
-    webhook_backoff_max: Duration,
-    webhook_timeout: Duration,
-}
-
 /// The state the handlers and the worker share.
 struct Inner {
-    settings: Settings,
-    clock: Arc<dyn Clock>,
+    /// As given, but for the public base URL's trailing slash.
+    settings: SandboxConfig,
     store: Store,
     /// Wakes the worker when a change may have queued a webhook.
     wake: Notify,
@@ -214,20 +218,10 @@ impl Sandbox {
     pub fn open(tree: sled::Tree, config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         config.validate()?;
 
-        let settings = Settings {
-            public_base_url: config.public_base_url.trim_end_matches('/').to_owned(),
-            secret_key: config.secret_key,
-            webhook_secret: config.webhook_secret,
-            webhook_url: config.webhook_url,
-            async_payment_delay: config.async_payment_delay,
-            webhook_attempts_max: config.webhook_attempts_max,
-            webhook_backoff_first: config.webhook_backoff_first,
-            webhook_backoff_max: config.webhook_backoff_max,
-            webhook_timeout: config.webhook_timeout,
-        };
+        let mut settings = config;
+        settings.public_base_url = settings.public_base_url.trim_end_matches('/').to_owned();
         let inner = Arc::new(Inner {
             settings,
-            clock: config.clock,
             store: Store::new(tree),
             wake: Notify::new(),
             delivered: AtomicU64::new(0),
@@ -288,9 +282,10 @@ impl Sandbox {
         self.inner.store.count(keys::ABANDONED)
     }
 
-    /// Stops the worker and waits for it; webhooks not yet delivered stay
-    /// pending in the store for the next sandbox opened on it. The API keeps
-    /// answering, but nothing is delivered or made due any more.
+    /// Stops the worker and waits for its thread (one turn of its loop, a
+    /// tenth of a second or so); webhooks not yet delivered stay pending in
+    /// the store for the next sandbox opened on it. The API and the page
+    /// keep answering, but nothing is delivered any more.
     pub fn shutdown(&self) {
         self.worker.stop_and_join();
     }
@@ -369,7 +364,7 @@ fn masked(key: &str) -> String {
 
 impl Inner {
     fn now_ms(&self) -> i64 {
-        self.clock.now().as_millis()
+        self.settings.clock.now().as_millis()
     }
 
     fn now_secs(&self) -> i64 {
@@ -411,6 +406,16 @@ mod tests {
         assert!(with(|config| config.webhook_url = "ftp://x".into()));
         assert!(with(|config| config.public_base_url = "/sandbox".into()));
         assert!(with(|config| config.webhook_attempts_max = 0));
+    }
+
+    #[test]
+    fn a_configuration_s_debug_shows_no_secret() {
+        let config = SandboxConfig::new("sk_test_123456", "whsec_1", "http://x/hook", "http://x/s");
+
+        let shown = format!("{config:?}");
+
+        assert!(!shown.contains("sk_test_123456") && !shown.contains("whsec_1"), "{shown}");
+        assert!(shown.contains("http://x/hook"), "{shown}");
     }
 
     #[test]
