@@ -98,6 +98,11 @@ pub struct ServeArgs {
     #[arg(long, env = "BOXOFFICE_STRIPE_BASE_URL", default_value = "https://api.stripe.com")]
     pub stripe_base_url: String,
 
+    /// How long one call to the payment provider may take before it counts
+    /// as timed out (a checkout waits for it).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub provider_timeout: Duration,
+
     /// Where buyers' browsers reach this server, for the payment page's
     /// redirects back (default: http:// and the listening address).
     #[arg(long, env = "BOXOFFICE_PUBLIC_URL")]
@@ -181,6 +186,7 @@ impl ServeArgs {
             checkpoint_every: self.checkpoint_every,
             metrics,
             payments,
+            provider_timeout: self.provider_timeout,
             public_url: self.public_url,
             receipts,
         })

@@ -12,11 +12,7 @@ use payments::stripe::{StripeClient, StripeConfig};
 use persistence::Store;
 
 use crate::routes::PaymentsState;
-use crate::server::PaymentsConfig;
-
-/// How long one call to the provider may take before it counts as timed
-/// out. A checkout waits for it, so it stays short.
-const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::server::{PaymentsConfig, ServerConfig};
 
 pub struct Payments {
     pub checkout: Arc<dyn CheckoutProvider>,
@@ -29,13 +25,14 @@ pub struct Payments {
 /// the server's calls to its own sandbox; `public_url` is where browsers
 /// reach it.
 pub fn build(
-    config: &PaymentsConfig,
+    config: &ServerConfig,
     store: &Store,
     local: SocketAddr,
     public_url: &str,
 ) -> anyhow::Result<Payments> {
     let public_url = public_url.trim_end_matches('/');
-    match config {
+    let timeout = config.provider_timeout;
+    match &config.payments {
         PaymentsConfig::Instant => Ok(Payments {
             checkout: Arc::new(InstantCheckout::default()),
             state: state("instant", None, public_url),
@@ -49,7 +46,7 @@ pub fn build(
                 SandboxConfig::new(secret_key, webhook_secret, webhook_url, sandbox_url);
             let sandbox = Sandbox::open(tree, sandbox_config).context("opening the sandbox")?;
             // The server asks its own sandbox over loopback, like any provider.
-            let client = stripe_client(&format!("http://{local}{MOUNT}"), secret_key)?;
+            let client = stripe_client(&format!("http://{local}{MOUNT}"), secret_key, timeout)?;
             Ok(Payments {
                 checkout: Arc::new(client),
                 state: state("sandbox", Some(webhook_secret), public_url),
@@ -57,19 +54,20 @@ pub fn build(
             })
         }
         PaymentsConfig::Stripe { base_url, secret_key, webhook_secret } => Ok(Payments {
-            checkout: Arc::new(stripe_client(base_url, secret_key)?),
+            checkout: Arc::new(stripe_client(base_url, secret_key, timeout)?),
             state: state("stripe", Some(webhook_secret), public_url),
             sandbox: None,
         }),
     }
 }
 
-fn stripe_client(base_url: &str, secret_key: &str) -> anyhow::Result<StripeClient> {
-    let config = StripeConfig {
-        base_url: base_url.to_owned(),
-        secret_key: secret_key.to_owned(),
-        timeout: PROVIDER_TIMEOUT,
-    };
+fn stripe_client(
+    base_url: &str,
+    secret_key: &str,
+    timeout: Duration,
+) -> anyhow::Result<StripeClient> {
+    let config =
+        StripeConfig { base_url: base_url.to_owned(), secret_key: secret_key.to_owned(), timeout };
     StripeClient::new(config).context("configuring the Stripe client")
 }
 

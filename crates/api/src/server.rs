@@ -61,6 +61,8 @@ pub struct ServerConfig {
     /// Serves `GET /metrics` from this recorder; installed once per process.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     pub payments: PaymentsConfig,
+    /// How long one call to the payment provider may take.
+    pub provider_timeout: Duration,
     /// Where buyers' browsers reach the server; `None`: http:// and the
     /// listening address.
     pub public_url: Option<String>,
@@ -133,7 +135,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     let addr = listener.local_addr().context("the listener has no address")?;
     let local = providers::reachable(addr);
     let public_url = config.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
-    let payments = providers::build(&config.payments, &store, local, &public_url)?;
+    let payments = providers::build(&config, &store, local, &public_url)?;
     let outbox: Arc<dyn Outbox> = store.outbox();
 
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);

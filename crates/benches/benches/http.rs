@@ -110,6 +110,7 @@ fn server_config(data_dir: &std::path::Path) -> ServerConfig {
         checkpoint_every: Duration::from_secs(3600),
         metrics: None,
         payments: PaymentsConfig::Instant,
+        provider_timeout: Duration::from_secs(10),
         public_url: None,
         receipts: ReceiptsConfig {
             email: EmailConfig::Files(data_dir.join("receipts/email")),

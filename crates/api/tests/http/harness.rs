@@ -26,6 +26,7 @@ pub struct Options {
     pub max_in_flight: usize,
     pub max_http_in_flight: usize,
     pub payments: PaymentsConfig,
+    pub provider_timeout: Duration,
 }
 
 impl Default for Options {
@@ -37,6 +38,7 @@ impl Default for Options {
             max_in_flight: 4096,
             max_http_in_flight: 4096,
             payments: PaymentsConfig::Instant,
+            provider_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -70,6 +72,7 @@ impl Server {
             checkpoint_every: Duration::from_secs(60),
             metrics: None,
             payments: options.payments,
+            provider_timeout: options.provider_timeout,
             public_url: None,
             receipts: ReceiptsConfig {
                 email: EmailConfig::Files(data.path().join("receipts/email")),
