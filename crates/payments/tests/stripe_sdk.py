@@ -25,7 +25,7 @@ try:
 except ImportError:
     print(
         "the Python package `stripe` is missing: "
-        "python3 -m pip install -r crates/payments/tests/stripe_sdk.requirements.txt",
+        "python3 -m pip install -r requirements-test.txt",
         file=sys.stderr,
     )
     sys.exit(2)

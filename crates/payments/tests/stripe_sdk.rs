@@ -2,7 +2,7 @@
 //! drives the sandbox (`tests/stripe_sdk.py`) and accepts its webhooks.
 //!
 //! Needs `python3` with the `stripe` package
-//! (`python3 -m pip install -r crates/payments/tests/stripe_sdk.requirements.txt`);
+//! (`python3 -m pip install -r requirements-test.txt`);
 //! without it this test fails and says so.
 
 #[path = "sandbox/harness.rs"]
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use harness::{Setup, World, SECRET_KEY, WEBHOOK_SECRET};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/stripe_sdk.py");
-const REQUIREMENTS: &str = "crates/payments/tests/stripe_sdk.requirements.txt";
+const REQUIREMENTS: &str = "requirements-test.txt";
 
 /// The script's whole run, webhook waits included, is bounded by this.
 const SCRIPT_TIME_MAX: Duration = Duration::from_secs(120);
