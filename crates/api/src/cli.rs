@@ -261,6 +261,10 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         }
     }
 
+    // Webhooks it has yet to send stay in its store for the next start.
+    if let Some(sandbox) = &running.sandbox {
+        sandbox.shutdown();
+    }
     tracing::info!("taking a last checkpoint");
     server::checkpoint(&running.office).await;
     Ok(())

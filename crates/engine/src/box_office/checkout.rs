@@ -24,6 +24,7 @@ use crate::actor::{
 use crate::booking::{Cancellation, Checkout, Confirmation, Purchase, Session};
 use crate::catalogue::Currency;
 use crate::ids::{OrderId, PerformanceId, UserId};
+use crate::outbox::{OutboxEntry, Refund};
 use crate::payment::{
     CheckoutProvider, ProviderError, SessionPayment, SessionRequest, SessionState, SessionStatus,
 };
@@ -260,5 +261,80 @@ fn describe(ticket_count: usize, title: &str) -> String {
     match ticket_count {
         1 => format!("1 ticket for {title}"),
         n => format!("{n} tickets for {title}"),
+    }
+}
+
+/// Why a call owed to the provider did not go through.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{reason}")]
+pub struct OwedCallFailed {
+    /// Whether trying again later may succeed.
+    pub transient: bool,
+    pub reason: String,
+}
+
+impl From<ProviderError> for OwedCallFailed {
+    fn from(error: ProviderError) -> OwedCallFailed {
+        OwedCallFailed { transient: error.is_transient(), reason: error.to_string() }
+    }
+}
+
+impl From<BookingError> for OwedCallFailed {
+    fn from(error: BookingError) -> OwedCallFailed {
+        let transient = matches!(error, BookingError::Overloaded | BookingError::Provider(_));
+        OwedCallFailed { transient, reason: error.to_string() }
+    }
+}
+
+impl BoxOffice {
+    /// Makes a call the outbox says the provider is owed: expire a session
+    /// whose checkout ended, or refund a payment. A session that turns out
+    /// to have been paid before it could be expired is settled like any
+    /// reported payment: it buys its tickets if they are still free, or is
+    /// turned back.
+    pub async fn make_owed_call(&self, entry: &OutboxEntry) -> Result<(), OwedCallFailed> {
+        match entry {
+            OutboxEntry::ExpireSession { order, session: Some(session) } => {
+                self.expire_session(*order, session).await
+            }
+            OutboxEntry::ExpireSession { order, session: None } => {
+                let open = self.checkout_provider().open_sessions_of(*order).await?;
+                for session in open {
+                    self.expire_session(*order, &session.id).await?;
+                }
+                Ok(())
+            }
+            OutboxEntry::Refund(refund) => self.refund_at_provider(refund).await,
+            OutboxEntry::Sale(_) | OutboxEntry::LatePaymentRefunded(_) => Ok(()),
+        }
+    }
+
+    async fn expire_session(&self, order: OrderId, session: &str) -> Result<(), OwedCallFailed> {
+        let state = match self.checkout_provider().expire_session(session).await {
+            Ok(state) => state,
+            Err(ProviderError::UnknownSession(_)) => {
+                tracing::warn!(%order, session, "the provider knows no session to expire");
+                return Ok(());
+            }
+            Err(error) => return Err(error.into()),
+        };
+        if state.status == SessionStatus::Complete {
+            tracing::info!(%order, session, "a session was paid before it could be expired");
+            self.settle_session(&state).await?;
+        } else {
+            tracing::info!(%order, session, "checkout session expired at the provider");
+        }
+        Ok(())
+    }
+
+    async fn refund_at_provider(&self, refund: &Refund) -> Result<(), OwedCallFailed> {
+        let currency = self.currency_of(refund.order.performance)?;
+        let provider = self.checkout_provider();
+        let done = provider
+            .refund(&refund.payment, refund.amount_minor, &currency, &refund.idempotency_key)
+            .await?;
+        tracing::info!(order = %refund.order, payment = %refund.payment, amount_minor = refund.amount_minor, refund = %done, "refunded at the provider");
+        metrics::counter!("boxoffice_refunds_total").increment(1);
+        Ok(())
     }
 }

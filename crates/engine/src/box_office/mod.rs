@@ -42,7 +42,7 @@ use crate::time::{Clock, Timestamp};
 use crate::users::Users;
 
 mod checkout;
-pub use checkout::{CheckoutStarted, CheckoutUrls, SessionOutcome};
+pub use checkout::{CheckoutStarted, CheckoutUrls, OwedCallFailed, SessionOutcome};
 
 /// How the engine runs; every field is a choice the operator can make.
 #[derive(Clone, Debug)]
