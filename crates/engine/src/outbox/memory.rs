@@ -49,6 +49,7 @@ struct Mark {
 }
 
 impl MemoryOutbox {
+    /// An empty outbox whose first entry gets number 0.
     pub fn new() -> MemoryOutbox {
         MemoryOutbox::default()
     }
@@ -65,6 +66,7 @@ impl MemoryOutbox {
         self.state.lock().entries.len()
     }
 
+    /// Whether every consumer is done with every entry.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

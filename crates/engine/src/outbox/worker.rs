@@ -52,10 +52,12 @@ pub struct DeliveryError {
 }
 
 impl DeliveryError {
+    /// A failure worth another try after a backoff.
     pub fn transient(reason: impl Into<String>) -> DeliveryError {
         DeliveryError { transient: true, reason: reason.into() }
     }
 
+    /// A failure no retry will change: the entry is parked at once.
     pub fn permanent(reason: impl Into<String>) -> DeliveryError {
         DeliveryError { transient: false, reason: reason.into() }
     }
@@ -73,7 +75,7 @@ pub struct RetryPolicy {
     /// Attempts at one entry (the first included) before it is parked; at
     /// least one is always made.
     pub attempts_max: u32,
-    /// How many pending entries one read takes.
+    /// How many pending entries one read takes (at least one).
     pub read_batch_entries: usize,
     /// How often the parked entries are looked at for retry requests: the
     /// longest an admin's request waits.
@@ -199,8 +201,8 @@ impl<D: Deliver> Worker<D> {
     /// Delivers one read's worth of pending entries; `None` if there were
     /// none.
     async fn deliver_pending(&mut self) -> Result<Option<Flow>, JournalError> {
-        let batch =
-            self.outbox.pending(self.consumer, self.after, self.policy.read_batch_entries)?;
+        let limit = self.policy.read_batch_entries.max(1);
+        let batch = self.outbox.pending(self.consumer, self.after, limit)?;
         self.record_lag(batch.len());
         if batch.is_empty() {
             return Ok(None);
