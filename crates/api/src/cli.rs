@@ -261,6 +261,7 @@ async fn serve(config: ServerConfig) -> anyhow::Result<()> {
         }
     }
 
+    running.workers.stop().await;
     // Webhooks it has yet to send stay in its store for the next start.
     if let Some(sandbox) = &running.sandbox {
         sandbox.shutdown();

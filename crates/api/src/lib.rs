@@ -20,3 +20,4 @@ pub mod routes;
 pub mod seed;
 pub mod server;
 pub mod views;
+pub mod workers;

@@ -30,6 +30,7 @@ use crate::admission::{self, Admission};
 use crate::providers;
 use crate::routes::{self, AppState};
 use crate::seed;
+use crate::workers::Workers;
 
 /// Which catalogue an empty data dir starts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -119,6 +120,8 @@ pub struct Running {
     pub server: actix_web::dev::Server,
     /// The sandbox provider, when the server runs one.
     pub sandbox: Option<payments::sandbox::Sandbox>,
+    /// The outbox's consumers: receipts and the provider's owed calls.
+    pub workers: Workers,
 }
 
 /// Opens the store, rebuilds the engine and starts listening. Must run
@@ -190,8 +193,9 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
 
     spawn_checkpoints(office.clone(), config.checkpoint_every, store);
     spawn_catch_up(office.clone());
+    let workers = Workers::start(&office, outbox, &config.receipts, Arc::new(SystemClock))?;
     tracing::info!(%addr, payments = payments.state.mode, "listening");
-    Ok(Running { addr, office, server, sandbox })
+    Ok(Running { addr, office, server, sandbox, workers })
 }
 
 /// Counts answers by status class, and logs server errors other than 503,

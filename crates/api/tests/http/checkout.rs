@@ -343,3 +343,69 @@ async fn orders_are_for_admins_and_unknown_ones_are_not_found() {
         problem(answer, StatusCode::NOT_FOUND, "not-found").await;
     }
 }
+
+/// The files in a receipts directory, once there are `count` of them.
+async fn await_files(dir: &std::path::Path, count: usize) -> Vec<String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|entries| {
+                entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect()
+            })
+            .unwrap_or_default();
+        names.retain(|name| !name.starts_with('.'));
+        names.sort();
+        if names.len() >= count || Instant::now() > deadline {
+            return names;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_rt::test]
+async fn a_sale_sends_one_receipt_by_email_and_one_by_sms() {
+    let server = sandbox_server().await;
+    let (_show, _buyer, order_id) = paid_order(&server).await;
+
+    let emails = await_files(&server.data_dir().join("receipts/email"), 1).await;
+    let texts = await_files(&server.data_dir().join("receipts/sms"), 1).await;
+    assert_eq!(emails, [format!("sale-{order_id}-email.eml")]);
+    assert_eq!(texts, [format!("sale-{order_id}-sms.json")]);
+
+    let email =
+        std::fs::read_to_string(server.data_dir().join("receipts/email").join(&emails[0])).unwrap();
+    assert!(
+        email.contains(&format!("Message-ID: <sale-{order_id}-email@boxoffice.invalid>")),
+        "{email}"
+    );
+    assert!(email.contains("Quartet") && email.contains("Tonhalle"), "{email}");
+    assert!(email.contains("100.00 CHF"), "{email}");
+    assert!(email.contains("text/html") && email.contains("text/plain"), "{email}");
+
+    // The webhook and the return both reported the payment: still one each.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(await_files(&server.data_dir().join("receipts/email"), 1).await.len(), 1);
+    assert_eq!(await_files(&server.data_dir().join("receipts/sms"), 1).await.len(), 1);
+}
+
+#[actix_rt::test]
+async fn refunds_reach_the_provider_once_each() {
+    let server = sandbox_server().await;
+    let (_show, _buyer, order_id) = paid_order(&server).await;
+    let payment = server.order(&order_id).await["payment"].as_str().unwrap().to_owned();
+    let sandbox = server.sandbox.as_ref().expect("the server runs the sandbox");
+
+    let refund = format!("/orders/{order_id}/refund");
+    json_of(server.order_action(&refund, Some(json!({ "amount": 2500 }))).await, StatusCode::OK)
+        .await;
+    json_of(server.order_action(&format!("/orders/{order_id}/cancel"), None).await, StatusCode::OK)
+        .await;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sandbox.amount_refunded(&payment) != Some(10000) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(sandbox.amount_refunded(&payment), Some(10000));
+    let parked = server.send(Method::GET, "/admin/outbox/provider/parked", Some(ADMIN), None).await;
+    assert_eq!(json_of(parked, StatusCode::OK).await, json!([]));
+}

@@ -48,7 +48,11 @@ pub struct Server {
     pub base: String,
     pub client: reqwest::Client,
     handle: actix_web::dev::ServerHandle,
-    _data: tempfile::TempDir,
+    /// The sandbox provider, for a server started with one.
+    pub sandbox: Option<payments::sandbox::Sandbox>,
+    /// Kept: the outbox's consumers stop when this is dropped.
+    _workers: api::workers::Workers,
+    data: tempfile::TempDir,
 }
 
 impl Server {
@@ -86,7 +90,13 @@ impl Server {
         actix_web::rt::spawn(running.server);
         let client =
             reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("a client");
-        Server { base: format!("http://{}", running.addr), client, handle, _data: data }
+        let (sandbox, _workers) = (running.sandbox, running.workers);
+        Server { base: format!("http://{}", running.addr), client, handle, sandbox, _workers, data }
+    }
+
+    /// The server's data dir, where receipts go as files.
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
     }
 
     pub fn url(&self, path: &str) -> String {

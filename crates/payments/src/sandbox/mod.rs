@@ -267,6 +267,14 @@ impl Sandbox {
         Ok(paid?.success_redirect())
     }
 
+    /// How much of a payment has been refunded, as a provider's dashboard
+    /// would show it; `None` for a payment the sandbox does not know.
+    pub fn amount_refunded(&self, payment_intent: &str) -> Option<i64> {
+        let txn = self.inner.store.begin();
+        let intent = txn.get::<model::PaymentIntent>(&keys::intent(payment_intent)).ok()??;
+        Some(intent.amount_refunded)
+    }
+
     /// Webhooks the receiver accepted since this sandbox was opened.
     pub fn webhooks_delivered(&self) -> u64 {
         self.inner.delivered.load(Ordering::SeqCst)
