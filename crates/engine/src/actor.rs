@@ -334,7 +334,8 @@ pub struct OpenSession {
 pub struct ConfirmPayment {
     pub order: OrderId,
     pub payment: String,
-    pub amount_minor: i64,
+    /// `None`: paid in another currency than the order's.
+    pub amount_minor: Option<i64>,
     pub reply: Reply<Confirmation>,
 }
 

@@ -582,13 +582,15 @@ impl Booking {
     /// every ticket is still available. Any other payment is turned back:
     /// refunded whole, never paid for with someone else's seat.
     ///
-    /// Idempotent: a payment seen before changes nothing.
+    /// Idempotent: a payment seen before changes nothing. `amount_minor`
+    /// is `None` for a payment in another currency than the order's, which
+    /// can never buy it.
     pub fn confirm_payment(
         &mut self,
         now: Timestamp,
         order: OrderId,
         payment: &str,
-        amount_minor: i64,
+        amount_minor: Option<i64>,
         events: &mut Vec<BookingEvent>,
     ) -> Result<Confirmation, Rejection> {
         self.expire_due(now, events);
@@ -600,8 +602,9 @@ impl Booking {
             return Ok(Confirmation::AlreadyKnown);
         }
 
-        let (user, tickets) = (record.user, record.tickets.clone());
-        let can_buy = amount_minor == record.amount_minor
+        let (user, tickets, record_amount) =
+            (record.user, record.tickets.clone(), record.amount_minor);
+        let can_buy = amount_minor == Some(record.amount_minor)
             && match record.state {
                 OrderState::AwaitingPayment { .. } => true,
                 OrderState::Expired | OrderState::PaymentFailed => {
@@ -618,6 +621,7 @@ impl Booking {
         let change =
             Change::OrderPaid { order, user, tickets: tickets.clone(), payment: payment.into() };
         self.commit(change, events);
+        let amount_minor = record_amount;
         Ok(Confirmation::Paid(Purchase { order, tickets, amount_minor }))
     }
 
@@ -829,7 +833,8 @@ impl Booking {
                 let record = &self.orders[&order.number];
                 let mut owed = vec![self.refund(*order, payment, *amount_minor)];
                 if record.state != OrderState::Paid {
-                    let notice = sale(*order, record.user, &record.tickets, *amount_minor);
+                    let amount = amount_minor.unwrap_or(record.amount_minor);
+                    let notice = sale(*order, record.user, &record.tickets, amount);
                     owed.push(OutboxEntry::LatePaymentRefunded(notice));
                 }
                 owed
@@ -865,11 +870,11 @@ impl Booking {
     /// A refund of the order's own payment, if there is anything to refund.
     fn refund_of_payment(&self, order: OrderId, amount_minor: i64) -> Option<OutboxEntry> {
         let payment = self.orders[&order.number].payment.as_deref()?;
-        (amount_minor > 0).then(|| self.refund(order, payment, amount_minor))
+        (amount_minor > 0).then(|| self.refund(order, payment, Some(amount_minor)))
     }
 
     /// The next refund of the order, numbered for its idempotency key.
-    fn refund(&self, order: OrderId, payment: &str, amount_minor: i64) -> OutboxEntry {
+    fn refund(&self, order: OrderId, payment: &str, amount_minor: Option<i64>) -> OutboxEntry {
         let number = self.orders[&order.number].refunds + 1;
         OutboxEntry::Refund(Refund {
             order,

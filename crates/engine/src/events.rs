@@ -82,8 +82,10 @@ pub enum Change {
     /// tickets are bought: from its live hold, or, after the hold lapsed,
     /// because every one of them was still available.
     OrderPaid { order: OrderId, user: UserId, tickets: Vec<u32>, payment: String },
-    /// A payment that could not buy the order is refunded whole.
-    PaymentTurnedBack { order: OrderId, payment: String, amount_minor: i64 },
+    /// A payment that could not buy the order is refunded whole. Its
+    /// amount is `None` when it was made in another currency than the
+    /// order's.
+    PaymentTurnedBack { order: OrderId, payment: String, amount_minor: Option<i64> },
     /// The provider reported the order's payment failed; the tickets its
     /// hold still kept are available.
     PaymentFailed { order: OrderId, user: UserId, freed: Vec<u32> },

@@ -203,11 +203,12 @@ pub trait CheckoutProvider: Send + Sync + 'static {
     /// Open sessions that name `order`: those of a creation that timed out.
     fn open_sessions_of(&self, order: OrderId) -> ProviderFuture<Vec<SessionState>>;
 
-    /// Refunds part or all of a payment; returns the refund's reference.
+    /// Refunds part of a payment, or all that is left of it when
+    /// `amount_minor` is `None`; returns the refund's reference.
     fn refund(
         &self,
         payment: &str,
-        amount_minor: i64,
+        amount_minor: Option<i64>,
         currency: &Currency,
         idempotency_key: &str,
     ) -> ProviderFuture<String>;
@@ -266,7 +267,7 @@ impl CheckoutProvider for InstantCheckout {
         Box::pin(std::future::ready(Ok(Vec::new())))
     }
 
-    fn refund(&self, _: &str, _: i64, _: &Currency, key: &str) -> ProviderFuture<String> {
+    fn refund(&self, _: &str, _: Option<i64>, _: &Currency, key: &str) -> ProviderFuture<String> {
         Box::pin(std::future::ready(Ok(format!("re_instant_{key}"))))
     }
 }

@@ -258,3 +258,16 @@ fn checkouts_survive_a_restart() {
         ",
     );
 }
+
+#[test]
+fn a_payment_in_another_currency_is_refunded_whole() {
+    check(
+        "
+        reserve u1 A1                -> held A1 until +10m (hold 1)
+        checkout u1 A1               -> order 1 for 5000 until +15m
+        pay o1 pi_1 other            -> turned-back
+        map Stalls                   -> A:h..... B:...... C:...... free 17
+        owed                         -> refund o1 pi_1 all refund-7-1-1; late-notice o1 5000
+        ",
+    );
+}

@@ -82,7 +82,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (0..3u32, tickets()).prop_map(|(user, tickets)| Op::Reserve { user, tickets }),
         4 => (0..3u32, tickets()).prop_map(|(user, tickets)| Op::Checkout { user, tickets }),
         1 => order.clone().prop_map(|order| Op::Session { order }),
-        4 => (order.clone(), 0..2u32, prop::bool::weighted(0.9))
+        4 => (order.clone(), 0..3u32, prop::bool::weighted(0.9))
             .prop_map(|(order, attempt, exact)| Op::Pay { order, attempt, exact }),
         1 => order.clone().prop_map(|order| Op::Fail { order }),
         1 => order.clone().prop_map(|order| Op::Cancel { order }),
@@ -119,7 +119,10 @@ impl Ledger {
                         self.refund_keys.insert(refund.idempotency_key.clone()),
                         "a refund key reused"
                     );
-                    *self.refunded.entry(refund.payment).or_default() += refund.amount_minor;
+                    // No amount: all of the payment.
+                    let all = self.taken.get(&refund.payment).map(|&(_, amount)| amount);
+                    let amount = refund.amount_minor.or(all).expect("a refund of a payment taken");
+                    *self.refunded.entry(refund.payment).or_default() += amount;
                 }
                 OutboxEntry::LatePaymentRefunded(_) | OutboxEntry::ExpireSession { .. } => {}
             }
@@ -232,8 +235,10 @@ impl Run {
         let Ok(record) = self.booking.order(order) else { return };
         let amount = if exact { record.amount_minor } else { record.amount_minor - 1 };
         let payment = format!("pi_{number}_{attempt}_{exact}");
+        // The third attempt pays in another currency than the order's.
+        let reported = (attempt < 2).then_some(amount);
 
-        let confirmed = self.booking.confirm_payment(now, order, &payment, amount, events);
+        let confirmed = self.booking.confirm_payment(now, order, &payment, reported, events);
         match confirmed.expect("a known order takes any payment report") {
             Confirmation::Paid(_) | Confirmation::TurnedBack => {
                 let first = self.ledger.taken.insert(payment, (order, amount));

@@ -38,7 +38,7 @@ fn refund(number: u32) -> OutboxEntry {
     OutboxEntry::Refund(Refund {
         order: order(number),
         payment: format!("pay-{number}"),
-        amount_minor: 5_000,
+        amount_minor: Some(5_000),
         idempotency_key: format!("refund-{number}-1"),
     })
 }

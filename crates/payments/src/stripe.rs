@@ -240,9 +240,13 @@ impl StripeClient {
         if refund.payment.is_empty() {
             return Err(ProviderError::Refused("there is no payment to refund".into()));
         }
-        let amount = currency::to_stripe_amount(refund.amount_minor, &refund.currency)
-            .map_err(|refusal| ProviderError::Refused(refusal.to_string()))?;
-        let form = vec![("payment_intent", refund.payment.clone()), ("amount", amount.to_string())];
+        let mut form = vec![("payment_intent", refund.payment.clone())];
+        // Without an amount, Stripe refunds all that is left of the payment.
+        if let Some(amount_minor) = refund.amount_minor {
+            let amount = currency::to_stripe_amount(amount_minor, &refund.currency)
+                .map_err(|refusal| ProviderError::Refused(refusal.to_string()))?;
+            form.push(("amount", amount.to_string()));
+        }
         let call = Call::post("refund", self.url(&["v1", "refunds"]), form)
             .idempotent(&refund.idempotency_key);
 
@@ -334,7 +338,7 @@ impl CheckoutProvider for StripeClient {
     fn refund(
         &self,
         payment: &str,
-        amount_minor: i64,
+        amount_minor: Option<i64>,
         currency: &Currency,
         idempotency_key: &str,
     ) -> ProviderFuture<String> {
@@ -351,7 +355,7 @@ impl CheckoutProvider for StripeClient {
 /// The trait's refund arguments, owned, so its future can outlive the call.
 struct RefundRequest {
     payment: String,
-    amount_minor: i64,
+    amount_minor: Option<i64>,
     currency: Currency,
     idempotency_key: String,
 }

@@ -233,7 +233,7 @@ async fn refunds_part_of_a_payment() {
     let local = LocalStripe::start().await;
     let intent = local.paid_intent(4_990, "eur").await;
 
-    let refund = local.client().refund(&intent, 1_250, &euros(), "refund-17-3").await;
+    let refund = local.client().refund(&intent, Some(1_250), &euros(), "refund-17-3").await;
 
     let refund = refund.expect("a refund");
     assert!(refund.starts_with("re_"), "{refund}");
@@ -252,7 +252,7 @@ async fn refund_amounts_go_in_stripes_units() {
     let intent = local.paid_intent(790_000, "isk").await;
     let isk = Currency { code: "ISK".into(), exponent: 0 };
 
-    let refund = local.client().refund(&intent, 7_900, &isk, "refund-isk").await;
+    let refund = local.client().refund(&intent, Some(7_900), &isk, "refund-isk").await;
 
     let refund = refund.expect("a refund");
     let held = local.raw(reqwest::Method::GET, &format!("/v1/refunds/{refund}"), &[]).await;
@@ -264,7 +264,7 @@ async fn a_refund_of_a_failed_payment_is_refused_with_localstripes_message() {
     let local = LocalStripe::start().await;
     let intent = local.declined_intent().await;
 
-    let result = local.client().refund(&intent, 2_500, &euros(), "refund-declined").await;
+    let result = local.client().refund(&intent, Some(2_500), &euros(), "refund-declined").await;
 
     let reason = "Cannot refund a failed payment. (HTTP 400)";
     assert_eq!(result, Err(ProviderError::Refused(reason.into())));
@@ -274,7 +274,7 @@ async fn a_refund_of_a_failed_payment_is_refused_with_localstripes_message() {
 async fn a_refund_of_an_unknown_payment_is_refused() {
     let local = LocalStripe::start().await;
 
-    let result = local.client().refund("pi_unknown", 100, &euros(), "refund-unknown").await;
+    let result = local.client().refund("pi_unknown", Some(100), &euros(), "refund-unknown").await;
 
     assert_eq!(result, Err(ProviderError::Refused("Not Found (HTTP 404)".into())));
 }
@@ -287,7 +287,8 @@ async fn a_key_localstripe_does_not_take_is_refused() {
     let local = LocalStripe::start().await;
     let intent = local.paid_intent(1_000, "eur").await;
 
-    let result = local.client_with_key("pk_test_public").refund(&intent, 100, &euros(), "k").await;
+    let result =
+        local.client_with_key("pk_test_public").refund(&intent, Some(100), &euros(), "k").await;
 
     assert_eq!(result, Err(ProviderError::Refused("Unauthorized (HTTP 401)".into())));
 }

@@ -373,7 +373,7 @@ async fn refund_posts_the_payment_intent_and_the_converted_amount() {
     let fake = FakeStripe::start(vec![Answer::json(200, refund)]);
     let isk = Currency { code: "ISK".into(), exponent: 0 };
 
-    let reference = client_of(&fake).refund("pi_1", 5, &isk, "refund-17-3").await;
+    let reference = client_of(&fake).refund("pi_1", Some(5), &isk, "refund-17-3").await;
 
     assert_eq!(reference, Ok("re_1".into()));
     let request = fake.only_request();
@@ -387,7 +387,7 @@ async fn a_refund_stripe_reports_failed_is_refused() {
     let refund = json!({"id": "re_2", "object": "refund", "status": "failed"});
     let fake = FakeStripe::start(vec![Answer::json(200, refund)]);
 
-    let result = client_of(&fake).refund("pi_2", 100, &euros(), "refund-2").await;
+    let result = client_of(&fake).refund("pi_2", Some(100), &euros(), "refund-2").await;
 
     assert_eq!(result, Err(ProviderError::Refused("Stripe reports refund re_2 as failed".into())));
 }
@@ -397,7 +397,7 @@ async fn a_refund_stripe_refuses_carries_its_message() {
     let refused = stripe_error("charge_already_refunded", "Charge ch_1 has already been refunded.");
     let fake = FakeStripe::start(vec![Answer::json(400, refused)]);
 
-    let result = client_of(&fake).refund("pi_3", 100, &euros(), "refund-3").await;
+    let result = client_of(&fake).refund("pi_3", Some(100), &euros(), "refund-3").await;
 
     let reason = "Charge ch_1 has already been refunded. (charge_already_refunded, HTTP 400)";
     assert_eq!(result, Err(ProviderError::Refused(reason.into())));

@@ -87,7 +87,7 @@ async fn a_paid_session_is_seen_by_retrieval_and_webhook_and_refunded() {
     assert_eq!(client.expire_session(&session.id).await, Ok(state));
     assert_eq!(client.open_sessions_of(order).await, Ok(Vec::new()));
 
-    let refund = client.refund(&payment, 4_990, &euros(), &format!("refund-{order}")).await;
+    let refund = client.refund(&payment, Some(4_990), &euros(), &format!("refund-{order}")).await;
     assert!(refund.expect("a refund").starts_with("re_"));
     world.stop().await;
 }
@@ -153,7 +153,7 @@ async fn the_sandboxs_refusals_map_as_stripes_do() {
 
     let unknown = client.retrieve_session("cs_test_none").await;
     let wrong_key = client_of(&world, "sk_test_wrong_key").retrieve_session("cs_test_none").await;
-    let no_payment = client.refund("pi_none", 100, &euros(), "refund-none").await;
+    let no_payment = client.refund("pi_none", Some(100), &euros(), "refund-none").await;
 
     assert_eq!(unknown, Err(ProviderError::UnknownSession("cs_test_none".into())));
     assert!(matches!(wrong_key, Err(ProviderError::Refused(_))), "{wrong_key:?}");

@@ -287,7 +287,7 @@ mod tests {
             OutboxEntry::Refund(engine::outbox::Refund {
                 order: order(7),
                 payment: "p".repeat(payment_bytes),
-                amount_minor: 12_000,
+                amount_minor: Some(12_000),
                 idempotency_key: "refund-7-1".into(),
             })
         };

@@ -127,7 +127,7 @@ impl BoxOffice {
             customer_email: self.user(user).map(|user| user.email.clone()),
             success_url: urls.success_url,
             cancel_url: urls.cancel_url,
-            expires_at: self.inner.deps.clock.now().plus(PROVIDER_SESSION_LIFETIME),
+            expires_at: provider_expiry(checkout.until),
             idempotency_key: format!("checkout-{order}"),
         };
 
@@ -165,8 +165,8 @@ impl BoxOffice {
         let handle = self.performance(order.performance)?;
         // A payment in another currency cannot match the order's amount:
         // it is turned back like any payment that cannot buy the order.
-        let amount_minor =
-            if state.currency.code == handle.currency.code { state.amount_minor } else { -1 };
+        let same_currency = state.currency.code == handle.currency.code;
+        let amount_minor = same_currency.then_some(state.amount_minor);
         let payment = state.payment.clone().unwrap_or_else(|| state.id.clone());
         let confirmed =
             handle.command(|reply| ConfirmPayment { order, payment, amount_minor, reply }).await?;
@@ -248,6 +248,15 @@ impl BoxOffice {
     pub fn currency_of(&self, performance: PerformanceId) -> Result<Currency, BookingError> {
         Ok(self.performance(performance)?.currency.clone())
     }
+}
+
+/// When the provider itself should end a checkout's session: a backstop,
+/// since the engine expires it when the hold ends. Derived from the hold,
+/// in whole seconds, so that every attempt to open the session sends the
+/// same parameters with its idempotency key.
+fn provider_expiry(hold_until: crate::time::Timestamp) -> crate::time::Timestamp {
+    let expiry = hold_until.plus(PROVIDER_SESSION_LIFETIME);
+    crate::time::Timestamp(expiry.as_millis() - expiry.as_millis().rem_euclid(1000))
 }
 
 /// The price of the tickets that exist; the actor refuses the others.

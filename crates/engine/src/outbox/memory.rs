@@ -208,7 +208,7 @@ mod tests {
         OutboxEntry::Refund(Refund {
             order: OrderId { performance: PerformanceId(1), number },
             payment: format!("pay-{number}"),
-            amount_minor: 100,
+            amount_minor: Some(100),
             idempotency_key: format!("refund-{number}-1"),
         })
     }

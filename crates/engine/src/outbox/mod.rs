@@ -62,8 +62,9 @@ pub struct Refund {
     pub order: OrderId,
     /// The provider's reference of the payment to refund.
     pub payment: String,
-    /// In the currency's ISO 4217 minor units.
-    pub amount_minor: i64,
+    /// In the currency's ISO 4217 minor units; `None` for all that is left
+    /// of the payment (one made in another currency than its order's).
+    pub amount_minor: Option<i64>,
     /// The same for every attempt at this one refund, so a retry never
     /// refunds twice: `refund-{order}-{number}`.
     pub idempotency_key: String,

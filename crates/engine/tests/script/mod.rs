@@ -478,7 +478,8 @@ impl Stage {
                 booking.open_session(order, session, events).map(|s| format!("session {}", s.id))
             }
             ("pay", [payment, amount]) => {
-                let amount = amount.parse().expect("an amount");
+                // `other` is a payment in another currency than the order's.
+                let amount = (*amount != "other").then(|| amount.parse().expect("an amount"));
                 let confirmed = booking.confirm_payment(now, order, payment, amount, events);
                 confirmed.map(|confirmation| match confirmation {
                     Confirmation::Paid(p) => format!("paid {}", self.names.list(&p.tickets)),
@@ -540,7 +541,7 @@ impl Stage {
                     "refund o{} {} {} {}",
                     refund.order.number,
                     refund.payment,
-                    refund.amount_minor,
+                    refund.amount_minor.map_or("all".into(), |amount| amount.to_string()),
                     refund.idempotency_key
                 ),
             })
