@@ -27,6 +27,8 @@ pub struct Options {
     pub max_http_in_flight: usize,
     pub payments: PaymentsConfig,
     pub provider_timeout: Duration,
+    /// Where receipts go; `None`: files in the data dir.
+    pub receipts: Option<ReceiptsConfig>,
 }
 
 impl Default for Options {
@@ -39,6 +41,7 @@ impl Default for Options {
             max_http_in_flight: 4096,
             payments: PaymentsConfig::Instant,
             provider_timeout: Duration::from_secs(10),
+            receipts: None,
         }
     }
 }
@@ -78,12 +81,12 @@ impl Server {
             payments: options.payments,
             provider_timeout: options.provider_timeout,
             public_url: None,
-            receipts: ReceiptsConfig {
+            receipts: options.receipts.unwrap_or_else(|| ReceiptsConfig {
                 email: EmailConfig::Files(data.path().join("receipts/email")),
                 sms: SmsConfig::Files(data.path().join("receipts/sms")),
                 email_from: "Boxoffice <receipts@boxoffice.invalid>".into(),
                 sms_from: "Boxoffice".into(),
-            },
+            }),
         };
         let running = server::start(config).await.expect("the server starts");
         let handle = running.server.handle();

@@ -16,5 +16,6 @@ mod hostile;
 mod limits;
 mod lists;
 mod misbehaving_provider;
+mod receipts;
 mod smoke;
 mod users;
