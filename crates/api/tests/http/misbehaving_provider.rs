@@ -638,3 +638,62 @@ async fn own_in(client: &reqwest::Client, base: &str, buyer: &process::Buyer) ->
     let own = client.get(buyer.tickets(base)).bearer_auth(&buyer.token).send().await;
     array(json_of(own.expect("the server answers"), StatusCode::OK).await)
 }
+
+/// A refund is decided, the provider is down so it cannot be made, and the
+/// server is killed: the decision was durable with the cancel, so the
+/// restarted server makes the refund, once.
+#[actix_rt::test]
+async fn a_refund_owed_when_the_server_is_killed_is_made_after_the_restart() {
+    let fake = FakeStripe::start();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let data_dir = dir.path().join("data");
+    let launch = || {
+        let mut launch = process::Launch::new(&data_dir);
+        launch.args.extend(
+            [
+                "--payments",
+                "stripe",
+                &format!("--stripe-base-url={}", fake.base_url),
+                &format!("--stripe-secret-key={SECRET_KEY}"),
+                &format!("--stripe-webhook-secret={WEBHOOK_SECRET}"),
+                "--provider-timeout=500ms",
+            ]
+            .map(str::to_owned),
+        );
+        launch
+    };
+    let client = reqwest::Client::builder().timeout(PATIENCE).build().expect("a client");
+
+    let mut server = process::ServerProcess::start(launch()).await;
+    let world = process::create_world(&client, &server.base).await;
+    let buyer = process::sign_up(&client, &server.base, "refund@example.org").await;
+    let (order_id, session) = checkout_in(&client, &server.base, &buyer, world.performance).await;
+    let paid = fake.pay(&session);
+    assert_eq!(
+        deliver(&client, &server.base, &event("evt_paid", "completed", &paid)).await,
+        "paid"
+    );
+
+    fake.fail_every_call(true);
+    let cancel = client
+        .post(format!("{}/orders/{order_id}/cancel", server.base))
+        .bearer_auth(process::ADMIN_TOKEN)
+        .send()
+        .await;
+    let cancelled = json_of(cancel.expect("the server answers"), StatusCode::OK).await;
+    assert_eq!(cancelled["refunded"]["amount_minor"], 13000, "{cancelled}");
+    server.kill9();
+    assert_eq!(fake.refunds(), Vec::<Value>::new(), "the provider was down");
+
+    fake.fail_every_call(false);
+    let _server = process::ServerProcess::start(launch()).await;
+    let deadline = Instant::now() + PATIENCE;
+    while fake.refunds().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let refunds = fake.refunds();
+    assert_eq!(refunds.len(), 1, "one refund, made after the restart: {refunds:?}");
+    assert_eq!(refunds[0]["amount"], 13000, "{refunds:?}");
+}
