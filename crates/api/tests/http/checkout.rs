@@ -409,3 +409,37 @@ async fn refunds_reach_the_provider_once_each() {
     let parked = server.send(Method::GET, "/admin/outbox/provider/parked", Some(ADMIN), None).await;
     assert_eq!(json_of(parked, StatusCode::OK).await, json!([]));
 }
+
+#[actix_rt::test]
+async fn an_unpaid_checkout_ends_with_its_hold_and_its_session_is_expired_at_the_provider() {
+    let payments = api::server::PaymentsConfig::Sandbox {
+        secret_key: "sk_test_checkout".into(),
+        webhook_secret: WEBHOOK_SECRET.into(),
+    };
+    let hold_ttl = Duration::from_millis(1500);
+    let server = Server::with(Options { payments, hold_ttl, ..Options::default() }).await;
+    let (show, buyer, tickets) = holding_two(&server).await;
+    let started = json_of(server.checkout(&buyer, &tickets).await, StatusCode::CREATED).await;
+    let order_id = started["order_id"].as_str().unwrap();
+    let session = started["session_id"].as_str().unwrap();
+
+    server.await_order_state(order_id, "expired").await;
+    let sandbox_session = format!("/sandbox/v1/checkout/sessions/{session}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let state = loop {
+        let answer =
+            server.send(Method::GET, &sandbox_session, Some("sk_test_checkout"), None).await;
+        let state = json_of(answer, StatusCode::OK).await;
+        if state["status"] == "expired" || Instant::now() > deadline {
+            break state;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(state["status"], "expired", "{state}");
+    assert_eq!(server.available(&show).await, u64::from(CAPACITY));
+
+    // The page can no longer take a payment, so no money without tickets.
+    let payment_url = started["payment_url"].as_str().unwrap();
+    let paid = server.client.post(payment_url).form(&[("method", "card")]).send().await.unwrap();
+    assert!(paid.status().is_client_error(), "{}", paid.status());
+}
