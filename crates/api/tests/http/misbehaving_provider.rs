@@ -560,21 +560,7 @@ async fn a_payment_made_while_the_server_was_down_is_honoured_at_start_up() {
     let fake = FakeStripe::start();
     let dir = tempfile::tempdir().expect("a temp dir");
     let data_dir = dir.path().join("data");
-    let launch = || {
-        let mut launch = process::Launch::new(&data_dir);
-        launch.args.extend(
-            [
-                "--payments",
-                "stripe",
-                &format!("--stripe-base-url={}", fake.base_url),
-                &format!("--stripe-secret-key={SECRET_KEY}"),
-                &format!("--stripe-webhook-secret={WEBHOOK_SECRET}"),
-                "--provider-timeout=500ms",
-            ]
-            .map(str::to_owned),
-        );
-        launch
-    };
+    let launch = || stripe_launch(&data_dir, &fake);
     let client = reqwest::Client::builder().timeout(PATIENCE).build().expect("a client");
 
     let mut server = process::ServerProcess::start(launch()).await;
@@ -595,6 +581,23 @@ async fn a_payment_made_while_the_server_was_down_is_honoured_at_start_up() {
         asked.iter().filter(|call| call.is("GET", &format!("/v1/checkout/sessions/{session}")));
     assert_eq!(asked.count(), 1, "asked about the session once, at start-up");
     assert_eq!(fake.refunds(), Vec::<Value>::new());
+}
+
+/// The real binary, taking payments through the fake.
+fn stripe_launch<'a>(data_dir: &'a std::path::Path, fake: &FakeStripe) -> process::Launch<'a> {
+    let mut launch = process::Launch::new(data_dir);
+    launch.args.extend(
+        [
+            "--payments",
+            "stripe",
+            &format!("--stripe-base-url={}", fake.base_url),
+            &format!("--stripe-secret-key={SECRET_KEY}"),
+            &format!("--stripe-webhook-secret={WEBHOOK_SECRET}"),
+            "--provider-timeout=500ms",
+        ]
+        .map(str::to_owned),
+    );
+    launch
 }
 
 /// Reserves two seats and checks out: the order and session ids.
@@ -647,21 +650,7 @@ async fn a_refund_owed_when_the_server_is_killed_is_made_after_the_restart() {
     let fake = FakeStripe::start();
     let dir = tempfile::tempdir().expect("a temp dir");
     let data_dir = dir.path().join("data");
-    let launch = || {
-        let mut launch = process::Launch::new(&data_dir);
-        launch.args.extend(
-            [
-                "--payments",
-                "stripe",
-                &format!("--stripe-base-url={}", fake.base_url),
-                &format!("--stripe-secret-key={SECRET_KEY}"),
-                &format!("--stripe-webhook-secret={WEBHOOK_SECRET}"),
-                "--provider-timeout=500ms",
-            ]
-            .map(str::to_owned),
-        );
-        launch
-    };
+    let launch = || stripe_launch(&data_dir, &fake);
     let client = reqwest::Client::builder().timeout(PATIENCE).build().expect("a client");
 
     let mut server = process::ServerProcess::start(launch()).await;
