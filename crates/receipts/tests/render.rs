@@ -13,7 +13,7 @@ fn escaped(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
-        .replace('\'', "&#39;")
+        .replace('\'', "&#x27;")
 }
 
 fn fields(receipt: &Receipt) -> Vec<&str> {
@@ -73,7 +73,7 @@ fn a_venue_named_like_markup_injects_none() {
     let email = Email::render(&sale());
 
     assert!(!email.html.contains("<script"), "{}", email.html);
-    assert!(email.html.contains("&lt;script&gt;alert(&#39;venue&#39;)&lt;/script&gt; Opernhaus"));
+    assert!(email.html.contains("&lt;script&gt;alert(&#x27;venue&#x27;)&lt;/script&gt; Opernhaus"));
     assert!(email.html.contains("Hamlet in 東京 &quot;live&quot; &amp; more"));
     assert!(email.text.contains("<script>alert('venue')</script> Opernhaus"), "text is as given");
 }

@@ -251,23 +251,8 @@ fn html_page(title: &str, message: &str) -> HttpResponse {
     let body = format!(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\
          <body><h1>{title}</h1><p>{message}</p></body></html>\n",
-        title = escape_html(title),
-        message = escape_html(message),
+        title = html_escape::encode_quoted_attribute(title),
+        message = html_escape::encode_quoted_attribute(message),
     );
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body)
-}
-
-fn escape_html(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for character in text.chars() {
-        match character {
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '&' => escaped.push_str("&amp;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            other => escaped.push(other),
-        }
-    }
-    escaped
 }

@@ -61,18 +61,7 @@ fn isolated(text: &str) -> String {
 
 /// Escapes `text` for HTML element content and quoted attribute values.
 pub(crate) fn escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => escaped.push_str("&amp;"),
-            '<' => escaped.push_str("&lt;"),
-            '>' => escaped.push_str("&gt;"),
-            '"' => escaped.push_str("&quot;"),
-            '\'' => escaped.push_str("&#39;"),
-            _ => escaped.push(c),
-        }
-    }
-    escaped
+    html_escape::encode_quoted_attribute(text).into_owned()
 }
 
 #[cfg(test)]
@@ -83,7 +72,7 @@ mod tests {
     fn escape_leaves_no_markup() {
         assert_eq!(
             escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+            "&lt;a href=&quot;x&quot;&gt;&#x27;&amp;&#x27;&lt;/a&gt;"
         );
         assert_eq!(escape("Zürich 東京 مرحبا 🎭"), "Zürich 東京 مرحبا 🎭");
     }
