@@ -60,6 +60,20 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalBody<T> {
     }
 }
 
+/// A body as raw bytes (a signed webhook, checked byte for byte), with the
+/// same size limit and problem+json refusals as JSON bodies.
+pub struct RawBody(pub web::Bytes);
+
+impl FromRequest for RawBody {
+    type Error = Problem;
+    type Future = Pin<Box<dyn Future<Output = Result<RawBody, Problem>>>>;
+
+    fn from_request(request: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = web::Bytes::from_request(request, payload);
+        Box::pin(async move { bytes.await.map(RawBody).map_err(payload_problem) })
+    }
+}
+
 fn payload_problem(error: actix_web::Error) -> Problem {
     match error.as_error::<PayloadError>() {
         Some(PayloadError::Overflow) => Problem::new(
@@ -74,6 +88,12 @@ fn payload_problem(error: actix_web::Error) -> Problem {
 /// Parses JSON, telling a syntax error (400) from a misfit (422).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     let value = parse_value(bytes)?;
+    // serde reads a struct from an array too, field by field in order: a
+    // body of `[1]` must not mean `{"amount": 1}`.
+    if !value.is_object() {
+        let detail = "the body must be a JSON object";
+        return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY, "not-an-object", detail));
+    }
 
     serde_path_to_error::deserialize(value).map_err(|error| {
         let field = field_of(&error);

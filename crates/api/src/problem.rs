@@ -167,6 +167,7 @@ pub fn booking_problem(performance: PerformanceId, error: BookingError) -> Probl
                     .with("tickets", ticket_ids(performance, &tickets))
             }
             Rejection::NotPaid => Problem::new(conflict, "not-paid", detail),
+            Rejection::AwaitingPayment => Problem::new(conflict, "awaiting-payment", detail),
             Rejection::ZeroRefund => Problem::invalid("amount", detail),
             Rejection::RefundTooLarge { refundable } => {
                 Problem::new(conflict, "refund-too-large", detail).with("refundable", refundable)

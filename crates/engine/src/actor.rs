@@ -370,7 +370,10 @@ pub struct RefundOrder {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OrderDetails {
     pub order: Order,
-    pub tickets: Vec<(u32, OrderTicket)>,
+    /// Each ticket of the order: where it is for the order, and its status
+    /// as anyone sees it (a ticket gone from the order may be someone
+    /// else's now).
+    pub tickets: Vec<(u32, OrderTicket, TicketStatus)>,
     /// While the order waits for its payment: until when.
     pub held_until: Option<Timestamp>,
 }
@@ -469,8 +472,12 @@ impl Handler<ReadOrder> for PerformanceActor {
         self.expire_for_read(ctx);
         let number = msg.order.number;
         let details = self.booking.order(msg.order).cloned().map(|order| {
-            let tickets =
-                order.tickets.iter().map(|&t| (t, self.booking.order_ticket(number, t))).collect();
+            let booking = &self.booking;
+            let tickets = order
+                .tickets
+                .iter()
+                .map(|&t| (t, booking.order_ticket(number, t), booking.ticket_status(t)))
+                .collect();
             let held_until = match order.state {
                 OrderState::AwaitingPayment { hold } => self.booking.hold_until(hold),
                 _ => None,

@@ -78,6 +78,8 @@ pub enum Rejection {
     NotInOrder { tickets: Vec<u32> },
     #[error("the order is not paid, so there is nothing to refund")]
     NotPaid,
+    #[error("the order waits for its payment: cancel the whole order instead")]
+    AwaitingPayment,
     #[error("a refund must be more than zero")]
     ZeroRefund,
     #[error("at most {refundable} of the order's payment is left to refund")]
@@ -688,8 +690,11 @@ impl Booking {
         if !strangers.is_empty() {
             return Err(Rejection::NotInOrder { tickets: strangers });
         }
-        if record.state != OrderState::Paid {
-            return Ok(Cancellation { freed: Vec::new(), refund_minor: 0 });
+        match record.state {
+            OrderState::Paid => {}
+            // Part of a checkout cannot be paid for; it is all or nothing.
+            OrderState::AwaitingPayment { .. } => return Err(Rejection::AwaitingPayment),
+            _ => return Ok(Cancellation { freed: Vec::new(), refund_minor: 0 }),
         }
 
         let freed = self.still_sold(order.number, tickets);
@@ -831,8 +836,16 @@ impl Booking {
             },
             Change::PaymentTurnedBack { order, payment, amount_minor } => {
                 let record = &self.orders[&order.number];
-                let mut owed = vec![self.refund(*order, payment, *amount_minor)];
-                if record.state != OrderState::Paid {
+                let mut owed = Vec::new();
+                if amount_minor.is_none_or(|amount| amount > 0) {
+                    owed.push(self.refund(*order, payment, *amount_minor));
+                }
+                // The buyer hears of it when the payment came too late for
+                // the order; a stray one beside a paid or waiting order is
+                // no news of theirs.
+                let late =
+                    !matches!(record.state, OrderState::Paid | OrderState::AwaitingPayment { .. });
+                if late {
                     let amount = amount_minor.unwrap_or(record.amount_minor);
                     let notice = sale(*order, record.user, &record.tickets, amount);
                     owed.push(OutboxEntry::LatePaymentRefunded(notice));

@@ -135,6 +135,7 @@ fn a_second_payment_of_a_paid_order_is_turned_back() {
         checkout u1 A1               -> order 1 for 5000 until +15m
         pay o1 pi_1 5000             -> paid A1
         pay o1 pi_2 5000             -> turned-back
+        pay o1 pi_3 0                -> turned-back
         order o1                     -> paid u1 payment pi_1 refunded 0 of 5000
         owed                         -> sale o1 u1 A1 5000; refund o1 pi_2 5000 refund-7-1-1
         ",
@@ -149,7 +150,9 @@ fn a_payment_of_another_amount_is_turned_back() {
         checkout u1 A1               -> order 1 for 5000 until +15m
         pay o1 pi_1 4999             -> turned-back
         map Stalls                   -> A:h..... B:...... C:...... free 17
-        owed                         -> refund o1 pi_1 4999 refund-7-1-1; late-notice o1 4999
+        # The order still waits for its payment: no news for the buyer.
+        owed                         -> refund o1 pi_1 4999 refund-7-1-1
+        cancel o1 A1                 -> awaiting-payment
         pay o1 pi_2 5000             -> paid A1
         ",
     );
@@ -267,7 +270,7 @@ fn a_payment_in_another_currency_is_refunded_whole() {
         checkout u1 A1               -> order 1 for 5000 until +15m
         pay o1 pi_1 other            -> turned-back
         map Stalls                   -> A:h..... B:...... C:...... free 17
-        owed                         -> refund o1 pi_1 all refund-7-1-1; late-notice o1 5000
+        owed                         -> refund o1 pi_1 all refund-7-1-1
         ",
     );
 }

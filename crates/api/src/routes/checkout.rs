@@ -7,13 +7,16 @@
 //! about the session a returning browser names. The redirect itself proves
 //! nothing.
 
+use engine::booking::{Order, OrderState};
 use engine::box_office::{CheckoutUrls, SessionOutcome};
+use engine::ids::OrderId;
 use engine::payment::{SessionState, SessionStatus};
 use payments::signature;
 use payments::stripe::{parse_webhook_event, WebhookKind};
 
 use super::booking::{body_tickets, Caller};
 use super::*;
+use crate::body::RawBody;
 
 /// How the server takes payments, as the routes need to know it.
 #[derive(Clone, Debug)]
@@ -91,7 +94,8 @@ pub(super) async fn checkout(
 
 /// The provider's webhook: checked, then applied. Answers 2xx once the
 /// change is durable, so the provider retries anything we did not keep.
-pub(super) async fn webhook(state: State, request: HttpRequest, payload: web::Bytes) -> Answer {
+pub(super) async fn webhook(state: State, request: HttpRequest, payload: RawBody) -> Answer {
+    let RawBody(payload) = payload;
     let secret = state.payments.webhook_secret.as_deref().ok_or_else(|| {
         Problem::new(StatusCode::NOT_FOUND, "not-found", "this server takes no webhooks")
     })?;
@@ -188,8 +192,8 @@ pub(super) async fn payment_return(state: State, query: Query<ReturnQuery>) -> A
     };
 
     let refreshed = state.office.refresh_session(&session).await;
-    let (title, message) = match refreshed {
-        Ok((session, outcome)) => describe_return(&session, &outcome),
+    let (session, outcome) = match refreshed {
+        Ok(refreshed) => refreshed,
         Err(BookingError::Provider(engine::payment::ProviderError::UnknownSession(_)))
         | Err(BookingError::UnknownPerformance(_)) => {
             return Err(Problem::not_found("no such checkout session"))
@@ -205,37 +209,72 @@ pub(super) async fn payment_return(state: State, query: Query<ReturnQuery>) -> A
         }
         Err(error) => return Err(provider_side_problem(error)),
     };
+
+    // What the buyer reads is the order as it is now: a payment seen before
+    // may since have been refunded, or the order cancelled.
+    let order = match session.order {
+        Some(id) => state.office.order(id).await.ok().map(|details| (id, details.order)),
+        None => None,
+    };
+    let (title, message) = match &order {
+        Some((id, order)) => describe_order(*id, order, &session),
+        None => describe_outcome(&outcome),
+    };
     Ok(html_page(title, &message))
 }
 
-fn describe_return(session: &SessionState, outcome: &SessionOutcome) -> (&'static str, String) {
-    let order = session.order.map_or_else(|| "your order".to_owned(), |o| format!("order {o}"));
-    match outcome {
-        SessionOutcome::Paid(purchase) => (
+/// The order a returning buyer paid for, as it stands.
+fn describe_order(id: OrderId, order: &Order, session: &SessionState) -> (&'static str, String) {
+    let payment = session.payment.clone().unwrap_or_else(|| session.id.clone());
+    let this_payment = order.payment.as_deref() == Some(payment.as_str());
+    let seats = order.tickets.len();
+    match order.state {
+        OrderState::Paid if this_payment => (
             "Payment received",
+            format!("Thank you: order {id} is paid, {seats} tickets. Your receipt is on its way by email and SMS."),
+        ),
+        OrderState::Cancelled if this_payment => (
+            "Order cancelled",
+            format!("Order {id} was cancelled, and its payment is refunded."),
+        ),
+        _ if order.turned_back.contains(&payment) => (
+            "Payment refunded",
             format!(
-                "Thank you: {order} is paid, {} tickets. Your receipt is on its way by email and SMS.",
-                purchase.tickets.len()
+                "Your payment for order {id} arrived after its tickets had gone, so it is being refunded in full."
             ),
         ),
-        SessionOutcome::AlreadyKnown => {
-            ("Payment received", format!("Thank you: {order} is paid. Your receipt is on its way."))
+        OrderState::PaymentFailed => (
+            "Payment failed",
+            format!("The payment for order {id} failed; nothing was charged, and its seats were released."),
+        ),
+        _ if session.status == SessionStatus::Complete => (
+            "Payment pending",
+            format!("Your payment for order {id} is on its way; we will email you once it settles."),
+        ),
+        OrderState::Expired => {
+            ("Checkout expired", format!("The checkout of order {id} has expired; nothing was charged."))
+        }
+        _ if session.status == SessionStatus::Expired => {
+            ("Checkout expired", format!("The checkout of order {id} has expired; nothing was charged."))
+        }
+        _ => ("Not paid yet", format!("Order {id} is not paid yet; nothing was charged.")),
+    }
+}
+
+/// What happened, when the order itself could not be read.
+fn describe_outcome(outcome: &SessionOutcome) -> (&'static str, String) {
+    match outcome {
+        SessionOutcome::Paid(_) | SessionOutcome::AlreadyKnown => {
+            ("Payment received", "Thank you: your order is paid.".into())
         }
         SessionOutcome::TurnedBack => (
             "Payment refunded",
-            format!(
-                "Your payment for {order} arrived after its tickets had gone, so it is being refunded in full."
-            ),
+            "Your payment arrived after the tickets had gone, so it is being refunded in full."
+                .into(),
         ),
-        SessionOutcome::PaymentPending => (
-            "Payment pending",
-            format!("Your payment for {order} is on its way; we will email you once it settles."),
-        ),
-        SessionOutcome::NotPaid if session.status == SessionStatus::Expired => {
-            ("Checkout expired", format!("The checkout of {order} has expired; nothing was charged."))
-        }
+        SessionOutcome::PaymentPending => ("Payment pending", "Your payment is on its way.".into()),
         SessionOutcome::NotPaid => {
-            ("Not paid yet", format!("{order} is not paid yet; nothing was charged."))
+            ("Not paid yet", "Your order is not paid yet; nothing was charged.".into())
         }
     }
 }

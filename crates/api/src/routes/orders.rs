@@ -57,13 +57,8 @@ fn order_view(
 
     let tickets = tickets
         .into_iter()
-        .map(|(index, where_now)| {
+        .map(|(index, where_now, status)| {
             let ticket = TicketId { performance: id.performance, index };
-            let status = match where_now {
-                OrderTicket::Held => TicketStatus::Reserved,
-                OrderTicket::Sold => TicketStatus::Purchased,
-                OrderTicket::Gone => TicketStatus::Available,
-            };
             let in_order = match where_now {
                 OrderTicket::Held => "held",
                 OrderTicket::Sold => "sold",
@@ -154,9 +149,17 @@ pub(super) async fn cancel_ticket(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RefundRequest {
-    /// In minor units; all that is left when absent.
-    #[serde(default)]
-    amount: Option<i64>,
+    /// In minor units; all that is left when absent. `null` is refused,
+    /// not read as absent: a client bug must not refund everything.
+    #[serde(default, deserialize_with = "present")]
+    amount: Option<Option<i64>>,
+}
+
+/// Marks a member as given, so `null` can be told from absent.
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<i64>>, D::Error> {
+    Option::<i64>::deserialize(deserializer).map(Some)
 }
 
 pub(super) async fn refund(
@@ -166,7 +169,16 @@ pub(super) async fn refund(
     body: OptionalBody<RefundRequest>,
 ) -> Answer {
     let id = order_id(&path)?;
-    let amount = body.0.and_then(|body| body.amount);
+    let amount = match body.0.and_then(|body| body.amount) {
+        None => None,
+        Some(Some(amount)) => Some(amount),
+        Some(None) => {
+            return Err(Problem::invalid(
+                "amount",
+                "amount is a number of minor units, or left out",
+            ))
+        }
+    };
     let refunded = state.office.refund_order(id, amount).await;
     refunded.map_err(|error| order_problem(id, error))?;
     answer_order(&state.office, id).await

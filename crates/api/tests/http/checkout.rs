@@ -443,3 +443,44 @@ async fn an_unpaid_checkout_ends_with_its_hold_and_its_session_is_expired_at_the
     let paid = server.client.post(payment_url).form(&[("method", "card")]).send().await.unwrap();
     assert!(paid.status().is_client_error(), "{}", paid.status());
 }
+
+#[actix_rt::test]
+async fn the_return_page_tells_the_order_as_it_stands() {
+    let server = sandbox_server().await;
+    let (_show, buyer, order_id) = paid_order(&server).await;
+    let session = server.order(&order_id).await["session_id"].as_str().unwrap().to_owned();
+    let return_page = format!("/payments/return?session_id={session}");
+    assert!(server.get(&return_page).await.text().await.unwrap().contains("Payment received"));
+
+    let cancel = format!("/orders/{order_id}/cancel");
+    json_of(server.order_action(&cancel, None).await, StatusCode::OK).await;
+
+    let page = server.get(&return_page).await.text().await.unwrap();
+    assert!(page.contains("Order cancelled") && page.contains("refunded"), "{page}");
+    assert!(!page.contains("Payment received"), "{page}");
+    assert!(server.own(&buyer).await.is_empty());
+}
+
+#[actix_rt::test]
+async fn cancelling_part_of_a_waiting_checkout_is_refused() {
+    let server = sandbox_server().await;
+    let (show, buyer, tickets) = holding_two(&server).await;
+    let started = json_of(server.checkout(&buyer, &tickets).await, StatusCode::CREATED).await;
+    let order_id = started["order_id"].as_str().unwrap();
+
+    let one = format!("/orders/{order_id}/tickets/{}/cancel", show.ticket(0));
+    problem(server.order_action(&one, None).await, StatusCode::CONFLICT, "awaiting-payment").await;
+    assert_eq!(statuses(&server.own(&buyer).await), ["reserved", "reserved"]);
+}
+
+#[actix_rt::test]
+async fn refund_bodies_say_what_they_mean() {
+    let server = sandbox_server().await;
+    let (_show, _buyer, order_id) = paid_order(&server).await;
+    let refund = format!("/orders/{order_id}/refund");
+
+    invalid(server.order_action(&refund, Some(json!({ "amount": null }))).await, "amount").await;
+    let array = server.order_action(&refund, Some(json!([1]))).await;
+    problem(array, StatusCode::UNPROCESSABLE_ENTITY, "not-an-object").await;
+    assert_eq!(server.order(&order_id).await["refunded"]["amount_minor"], 0);
+}

@@ -238,7 +238,7 @@ async fn the_return_after_the_webhook_finds_the_payment_already_known() {
 
     assert_eq!(outcome, "paid");
     assert!(page.contains("Payment received"), "{page}");
-    assert!(page.contains(&format!("order {order_id} is paid. Your receipt")), "{page}");
+    assert!(page.contains(&format!("order {order_id} is paid, 2 tickets. Your receipt")), "{page}");
     assert_bought_once(&server, &fake, (&show, &buyer, &tickets), &order_id).await;
 }
 

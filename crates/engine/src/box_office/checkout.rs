@@ -88,8 +88,12 @@ impl BoxOffice {
         urls: CheckoutUrls,
     ) -> Result<CheckoutStarted, BookingError> {
         let handle = self.performance(performance)?;
-        let amount_minor = price_of(&handle, &tickets);
-        self.checkout_provider().check_amount(amount_minor, &handle.currency)?;
+        // Tickets that do not exist are the actor's to refuse, by name.
+        let count = handle.plan.ticket_count();
+        if !tickets.is_empty() && tickets.iter().all(|&ticket| ticket < count) {
+            let amount_minor = price_of(&handle, &tickets);
+            self.checkout_provider().check_amount(amount_minor, &handle.currency)?;
+        }
 
         let ttl = self.inner.config.checkout_ttl;
         let checkout =
@@ -259,11 +263,10 @@ fn provider_expiry(hold_until: crate::time::Timestamp) -> crate::time::Timestamp
     crate::time::Timestamp(expiry.as_millis() - expiry.as_millis().rem_euclid(1000))
 }
 
-/// The price of the tickets that exist; the actor refuses the others.
+/// The price of tickets that all exist.
 fn price_of(handle: &PerformanceHandle, tickets: &[u32]) -> i64 {
     let plan = &handle.plan;
-    let existing = tickets.iter().filter(|&&ticket| ticket < plan.ticket_count());
-    existing.fold(0i64, |total, &ticket| total.saturating_add(plan.price_minor(ticket)))
+    tickets.iter().fold(0i64, |total, &ticket| total.saturating_add(plan.price_minor(ticket)))
 }
 
 fn describe(ticket_count: usize, title: &str) -> String {
@@ -328,7 +331,7 @@ impl BoxOffice {
             Err(error) => return Err(error.into()),
         };
         if state.status == SessionStatus::Complete {
-            tracing::info!(%order, session, "a session was paid before it could be expired");
+            tracing::info!(%order, session, "a session was completed before it could be expired");
             self.settle_session(&state).await?;
         } else {
             tracing::info!(%order, session, "checkout session expired at the provider");

@@ -592,6 +592,7 @@ impl Stage {
                 Rejection::UnknownOrder { order } => format!("unknown-order o{}", order.number),
                 Rejection::NotInOrder { tickets } => format!("not-in-order {}", list(&tickets)),
                 Rejection::NotPaid => "not-paid".into(),
+                Rejection::AwaitingPayment => "awaiting-payment".into(),
                 Rejection::ZeroRefund => "zero-refund".into(),
                 Rejection::RefundTooLarge { refundable } => {
                     format!("refund-too-large {refundable}")
