@@ -484,3 +484,11 @@ async fn refund_bodies_say_what_they_mean() {
     problem(array, StatusCode::UNPROCESSABLE_ENTITY, "not-an-object").await;
     assert_eq!(server.order(&order_id).await["refunded"]["amount_minor"], 0);
 }
+
+#[actix_rt::test]
+async fn an_oversized_webhook_is_refused_as_a_problem() {
+    let server = sandbox_server().await;
+    let huge = vec![b' '; 300 * 1024];
+    let answer = server.webhook(&huge, Some("t=1,v1=00")).await;
+    problem(answer, StatusCode::PAYLOAD_TOO_LARGE, "body-too-large").await;
+}
