@@ -18,6 +18,9 @@ pub enum StoreError {
     #[error("the store holds data it cannot read ({what}): {detail}")]
     Corrupt { what: String, detail: String },
 
+    #[error("could not make the repair of a torn commit durable: {0}")]
+    Repair(String),
+
     #[error("could not start the committer thread: {0}")]
     Thread(std::io::Error),
 }

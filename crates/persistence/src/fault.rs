@@ -14,9 +14,13 @@ pub const FAULT_ENV: &str = "BOXOFFICE_INJECT_FAULT";
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FaultPlan {
     /// Writing the batch into sled fails on commit number `N + 1`, after
-    /// its log values and before its outbox entries, inside the commit's
-    /// transaction: nothing of that commit is written.
+    /// its outbox entries and before its log values: a torn commit, which
+    /// the next open removes whole.
     WriteFailsAfter(u64),
+    /// Writing the batch fails on commit number `N + 1` after everything
+    /// but its commit mark: the torn commit that holds the most, also
+    /// removed whole at the next open.
+    MarkFailsAfter(u64),
     /// The flush and sync fail on commit number `N + 1`, after the batch was
     /// written into sled but before it is known to be durable.
     SyncFailsAfter(u64),
@@ -26,12 +30,13 @@ pub enum FaultPlan {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CommitStep {
     Write,
+    CommitMark,
     Sync,
 }
 
 /// A text that is not a fault plan.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{text:?} is not a fault plan: expected write-fails-after=N or sync-fails-after=N")]
+#[error("{text:?} is not a fault plan: expected write-fails-after=N, mark-fails-after=N or sync-fails-after=N")]
 pub struct FaultPlanError {
     pub text: String,
 }
@@ -48,6 +53,7 @@ impl FaultPlan {
     fn breaks(self, step: CommitStep, good_commits: u64) -> bool {
         match self {
             FaultPlan::WriteFailsAfter(n) => step == CommitStep::Write && good_commits == n,
+            FaultPlan::MarkFailsAfter(n) => step == CommitStep::CommitMark && good_commits == n,
             FaultPlan::SyncFailsAfter(n) => step == CommitStep::Sync && good_commits == n,
         }
     }
@@ -62,6 +68,7 @@ impl FromStr for FaultPlan {
         let count: u64 = count.trim().parse().map_err(|_| refuse())?;
         match name.trim() {
             "write-fails-after" => Ok(FaultPlan::WriteFailsAfter(count)),
+            "mark-fails-after" => Ok(FaultPlan::MarkFailsAfter(count)),
             "sync-fails-after" => Ok(FaultPlan::SyncFailsAfter(count)),
             _ => Err(refuse()),
         }
@@ -72,6 +79,7 @@ impl fmt::Display for FaultPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FaultPlan::WriteFailsAfter(n) => write!(f, "write-fails-after={n}"),
+            FaultPlan::MarkFailsAfter(n) => write!(f, "mark-fails-after={n}"),
             FaultPlan::SyncFailsAfter(n) => write!(f, "sync-fails-after={n}"),
         }
     }
@@ -112,6 +120,7 @@ mod tests {
     fn plans_parse_from_text() {
         assert_eq!("write-fails-after=3".parse(), Ok(FaultPlan::WriteFailsAfter(3)));
         assert_eq!(" sync-fails-after = 0 ".parse(), Ok(FaultPlan::SyncFailsAfter(0)));
+        assert_eq!("mark-fails-after=2".parse(), Ok(FaultPlan::MarkFailsAfter(2)));
         for text in ["", "sync-fails-after", "sync-fails-after=x", "disk-melts=1"] {
             assert!(text.parse::<FaultPlan>().is_err(), "{text:?}");
         }

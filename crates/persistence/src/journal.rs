@@ -3,9 +3,11 @@
 //! `append` only queues, and so do the outbox's finishes and retry
 //! requests. One committer thread takes the first queued request, drains
 //! whatever else is already queued (no timer: a lone request is committed
-//! at once, and batches grow only under load), writes the batch in one sled
-//! transaction, makes it durable with one flush and one `fdatasync`, and
-//! then runs the acks in request order.
+//! at once, and batches grow only under load), writes the batch with plain
+//! sled inserts closed by a commit mark (see [`crate::outbox`]'s `write`
+//! and `recovery` for why that keeps a commit whole across a crash), makes
+//! it durable with one flush and one `fdatasync`, and then runs the acks in
+//! request order.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -17,13 +19,12 @@ use crossbeam_channel::{Receiver, Sender};
 use engine::events::Event;
 use engine::journal::{Ack, Checkpoint, Journal, JournalError, LogPosition};
 use engine::outbox::OutboxSeq;
-use sled::transaction::{ConflictableTransactionError, Transactional};
 use tokio::sync::Notify;
 
 use crate::codec::{checked_value, encode_log_values, starts_record};
 use crate::durability::Durability;
 use crate::fault::{CommitStep, FaultInjector, FaultPlan};
-use crate::outbox::{self, MarkChange, NewEntry, OutboxEffects};
+use crate::outbox::{self, CommitMark, MarkChange, NewEntry, OutboxEffects};
 use crate::snapshots::SnapshotState;
 use crate::StoreError;
 
@@ -397,26 +398,46 @@ impl Committer {
         })
     }
 
-    /// Writes the plan in one sled transaction over the log and the outbox,
-    /// which sled recovers whole or not at all: a crash never leaves a
-    /// change without the outbox entries it owes, or the reverse.
+    /// Writes the plan: new entries, then log values, then marks, and last
+    /// the commit mark. sled recovers a prefix of these writes, and at open
+    /// `outbox::repair` removes whatever lies past the last commit mark, so
+    /// a crash never leaves a change without the outbox entries it owes, or
+    /// the reverse.
     fn write(&self, plan: &CommitPlan<'_>) -> Result<OutboxEffects, JournalError> {
-        let next_outbox_seq = OutboxSeq(plan.next_outbox_seq);
+        let failed = |what: &str, error: &dyn std::fmt::Display| {
+            self.shared.fail(format!("writing a commit's {what}: {error}"))
+        };
+        let injected = |step| self.faults.check(step).map_err(|reason| self.shared.fail(reason));
 
-        let written = (&self.shared.log, &self.shared.outbox).transaction(|(log, outbox_tree)| {
-            for (offset, value) in plan.log_values.iter().enumerate() {
-                let key = log_key(self.next_seq + offset as u64);
-                log.insert(&key[..], value.as_slice())?;
-            }
+        outbox::write_entries(&self.shared.outbox, &plan.entries)
+            .map_err(|error| failed("outbox entries", &error))?;
 
-            // Between the trees, where a failure would tear the commit if
-            // the transaction did not keep it whole.
-            self.faults.check(CommitStep::Write).map_err(ConflictableTransactionError::Abort)?;
+        // Between the trees: the entries are written and the change not.
+        injected(CommitStep::Write)?;
 
-            outbox::write_commit(outbox_tree, &plan.entries, next_outbox_seq, &plan.changes)
-        });
+        for (offset, value) in plan.log_values.iter().enumerate() {
+            let key = log_key(self.next_seq + offset as u64);
+            self.shared
+                .log
+                .insert(key, value.as_slice())
+                .map_err(|error| failed("log values", &error))?;
+        }
 
-        written.map_err(|error| self.shared.fail(format!("writing a commit: {error}")))
+        let effects = outbox::apply_changes(&self.shared.outbox, &plan.changes)
+            .map_err(|error| failed("outbox marks", &error))?;
+
+        // Everything but the commit mark is written: the most torn commit.
+        injected(CommitStep::CommitMark)?;
+
+        if !plan.entries.is_empty() || !plan.log_values.is_empty() {
+            let mark = CommitMark {
+                outbox_next: OutboxSeq(plan.next_outbox_seq),
+                log_next: Some(self.next_seq + plan.log_values.len() as u64),
+            };
+            outbox::write_commit_mark(&self.shared.outbox, mark)
+                .map_err(|error| failed("commit mark", &error))?;
+        }
+        Ok(effects)
     }
 
     fn publish(&mut self, plan: &CommitPlan<'_>) {

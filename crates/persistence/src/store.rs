@@ -9,7 +9,7 @@ use crate::codec::LogDecoder;
 use crate::durability::Durability;
 use crate::fault::{FaultPlan, FaultPlanError};
 use crate::journal::{log_key, log_seq, NextSeqs, Shared, SledJournal, Trees};
-use crate::outbox::{self, SledOutbox};
+use crate::outbox::{self, CommitMark, Repaired, SledOutbox};
 use crate::snapshots::{read_checkpoint, RecoveredCheckpoint, SnapshotState};
 use crate::StoreError;
 
@@ -61,10 +61,31 @@ impl Store {
 
         let durability = Durability::open(dir, db.clone())?;
         let snapshot_state = SnapshotState::load(&trees.snapshots)?;
+
+        // What a crash left of its last commit goes before anything else.
+        let repaired = outbox::repair(&trees.log, &trees.outbox)?;
+        if repaired.changed_anything() {
+            let Repaired { torn_entries, torn_log_values, orphans } = repaired;
+            tracing::warn!(
+                torn_entries,
+                torn_log_values,
+                orphans,
+                "removed what a crash left of an unacknowledged commit"
+            );
+        }
+
         let next = NextSeqs {
             log: next_seq(&trees.log, &snapshot_state)?,
             outbox: outbox::next_seq(&trees.outbox)?,
         };
+        // The first commit from here is judged by this mark if it is torn.
+        let resumes = CommitMark { outbox_next: next.outbox, log_next: Some(next.log) };
+        let marked = outbox::mark_resumption(&trees.outbox, resumes)?;
+        if repaired.changed_anything() || marked {
+            durability
+                .make_durable()
+                .map_err(|error| StoreError::Repair(error.reason.to_string()))?;
+        }
 
         let shared = Arc::new(Shared::new(trees, durability));
         let journal = SledJournal::start(Arc::clone(&shared), snapshot_state, next, options.fault)?;

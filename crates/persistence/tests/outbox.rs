@@ -8,7 +8,10 @@ use std::path::Path;
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use common::{append_and_wait, event, open, open_with, raw_entries, user_id, ACK_TIMEOUT};
+use common::{
+    append_and_wait, event, open, open_raw, open_with, raw_entries, raw_log_seqs, user_id,
+    ACK_TIMEOUT,
+};
 use engine::events::Event;
 use engine::ids::{OrderId, PerformanceId, UserId};
 use engine::journal::JournalError;
@@ -137,6 +140,22 @@ fn pending_reads_in_order_after_a_position_and_up_to_a_limit() {
     assert!(outbox.pending(Consumer::Email, Some(OutboxSeq(9)), 4).expect("reads").is_empty());
 }
 
+/// The sequence numbers of the entries stored (values and pending marks),
+/// read with sled itself before the store's repair at open.
+fn raw_entry_and_mark_seqs(dir: &Path) -> (BTreeSet<u64>, BTreeSet<u64>) {
+    let seq = |key: &[u8], at: usize| u64::from_be_bytes(key[at..at + 8].try_into().expect("8"));
+    let outbox = raw_entries(dir).into_iter().filter(|(tree, _, _)| tree == "outbox");
+    let (mut entries, mut marks) = (BTreeSet::new(), BTreeSet::new());
+    for (_, key, _) in outbox {
+        match key[0] {
+            b'e' => drop(entries.insert(seq(&key, 1))),
+            b'q' => drop(marks.insert(seq(&key, 2))),
+            _ => {}
+        }
+    }
+    (entries, marks)
+}
+
 #[test]
 fn a_failed_write_leaves_neither_the_change_nor_the_entries_it_owes() {
     let dir = tempfile::tempdir().expect("a temporary directory");
@@ -150,12 +169,75 @@ fn a_failed_write_leaves_neither_the_change_nor_the_entries_it_owes() {
     assert!(finish_and_wait(&outbox, Consumer::Email, 0, Finished::Done).is_err(), "fail-stop");
     drop((store, outbox));
 
+    // The fault tore the commit: its entry reached sled (which wrote it
+    // out as it closed), its change did not. The store's open removes it.
+    let (entries, marks) = raw_entry_and_mark_seqs(dir.path());
+    assert_eq!((entries, marks), ([0, 1].into(), [0, 1].into()), "the torn commit's entry");
+
     let store = open(dir.path());
     assert_eq!(store.recover().expect("the store recovers").tail, vec![event(0, 1)]);
     let outbox = store.outbox();
     assert_eq!(pending_seqs(&outbox, Consumer::Email), vec![0]);
     append_and_wait(&*store.journal(), purchase(0, 3)).expect("durable");
     assert_eq!(pending_seqs(&outbox, Consumer::Sms), vec![0, 1]);
+}
+
+/// A commit torn after its entries and log values, before the commit mark
+/// that closes it: sled holds all of it but the mark, and the next open
+/// removes it whole, the change with its entries.
+#[test]
+fn a_commit_torn_before_its_mark_is_removed_whole() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open_with_fault(dir.path(), "mark-fails-after=1");
+    append_and_wait(&*store.journal(), purchase(0, 1)).expect("durable before the fault");
+    append_and_wait(&*store.journal(), purchase(0, 2)).expect_err("the fault fires");
+    drop(store);
+
+    assert_eq!(raw_log_seqs(dir.path()), vec![0, 1], "the torn commit's change reached sled");
+    assert_eq!(raw_entry_and_mark_seqs(dir.path()).0, [0, 1].into(), "and its entry");
+
+    let store = open(dir.path());
+    assert_eq!(store.recover().expect("the store recovers").tail, vec![event(0, 1)]);
+    let outbox = store.outbox();
+    assert_eq!(pending_seqs(&outbox, Consumer::Email), vec![0]);
+    append_and_wait(&*store.journal(), purchase(0, 3)).expect("durable");
+    let owed = outbox.pending(Consumer::Sms, None, 10).expect("the outbox reads");
+    assert_eq!(owed, vec![(OutboxSeq(0), sale(1)), (OutboxSeq(1), sale(3))]);
+    drop((store, outbox));
+
+    let store = open(dir.path());
+    assert_eq!(store.recover().expect("recovers").tail, vec![event(0, 1), event(0, 3)]);
+    assert_eq!(pending_seqs(&store.outbox(), Consumer::Email), vec![0, 1]);
+}
+
+/// An entry every consumer finished is deleted in the commit that takes
+/// its last mark; a crash between the marks and the entry leaves an entry
+/// nobody owes, which the next open removes.
+#[test]
+fn an_entry_no_consumer_owes_is_removed_at_open() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    append_and_wait(&*store.journal(), vec![Event::Outbox(sale(1)), Event::Outbox(sale(2))])
+        .expect("durable");
+    drop(store);
+
+    // What a finish cut short between its marks and its entry leaves.
+    let db = open_raw(dir.path());
+    let outbox = db.open_tree("outbox").expect("the outbox tree");
+    for key in outbox.iter().keys() {
+        let key = key.expect("a key");
+        if matches!(key[0], b'q' | b'p') && key[2..10] == 0u64.to_be_bytes() {
+            outbox.remove(key).expect("a remove");
+        }
+    }
+    db.flush().expect("sled flushes");
+    drop((outbox, db));
+    assert_eq!(raw_entry_and_mark_seqs(dir.path()), ([0, 1].into(), [1].into()));
+
+    let store = open(dir.path());
+    assert_eq!(pending_seqs(&store.outbox(), Consumer::Email), vec![1]);
+    drop(store);
+    assert_eq!(stored_entries(dir.path()), 1, "the entry nobody owed is gone");
 }
 
 /// A commit written to sled whose sync failed was never acknowledged; it

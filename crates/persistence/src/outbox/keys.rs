@@ -5,8 +5,9 @@
 //! - `q` ‖ consumer (u8) ‖ seq (u64): the entry is pending for the consumer.
 //! - `p` ‖ consumer (u8) ‖ seq (u64): the consumer parked the entry; the
 //!   value is a [`ParkedMark`].
-//! - `next`: the sequence number the next entry gets, so that numbers are
-//!   never reused once the entries holding them are gone.
+//! - `next`: the commit mark, the sequence number the next entry gets (so
+//!   that numbers are never reused once the entries holding them are gone)
+//!   and the next log sequence number; see `write::CommitMark`.
 
 use std::ops::Range;
 

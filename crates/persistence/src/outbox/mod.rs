@@ -2,8 +2,9 @@
 //!
 //! Entries arrive as [`engine::events::Event::Outbox`] in journal appends;
 //! the committer writes them, numbered, into the `outbox` tree in the same
-//! sled transaction and the same flush and `fdatasync` as the log values of
-//! their commit. Consumers' finishes and retry requests go through the
+//! commit (one flush and `fdatasync`) as the log values of their commit,
+//! and [`recovery`] makes sure a crash keeps that commit whole or not at
+//! all. Consumers' finishes and retry requests go through the
 //! committer too, so that many of them share a commit with appends, and
 //! each is acknowledged only once it is durable.
 //!
@@ -14,6 +15,7 @@
 //! layout.
 
 mod keys;
+mod recovery;
 mod write;
 
 use std::sync::Arc;
@@ -22,7 +24,11 @@ use engine::journal::{Ack, JournalError};
 use engine::outbox::{Consumer, Finished, Outbox, OutboxEntry, OutboxSeq, Parked};
 use tokio::sync::Notify;
 
-pub(crate) use write::{write_commit, MarkChange, NewEntry, OutboxEffects};
+pub(crate) use recovery::{mark_resumption, repair, Repaired};
+pub(crate) use write::{
+    apply_changes, write_commit_mark, write_entries, CommitMark, MarkChange, NewEntry,
+    OutboxEffects,
+};
 
 use crate::codec::decode_entry_values;
 use crate::journal::{Shared, SledJournal, Work};
@@ -181,15 +187,7 @@ impl Outbox for SledOutbox {
 /// The number the next entry gets: after every entry present and every
 /// number ever given out, so that none is reused.
 pub(crate) fn next_seq(outbox: &sled::Tree) -> Result<OutboxSeq, StoreError> {
-    let recorded = match outbox.get(keys::NEXT_SEQ_KEY)? {
-        Some(value) => {
-            let bytes: [u8; 8] = value.as_ref().try_into().map_err(|_| {
-                StoreError::corrupt("the outbox's next number", format!("{} bytes", value.len()))
-            })?;
-            u64::from_be_bytes(bytes)
-        }
-        None => 0,
-    };
+    let recorded = recovery::commit_mark(outbox)?.map_or(0, |mark| mark.outbox_next.0);
 
     let after_last = match outbox.range(keys::all_entry_values()).next_back() {
         Some(entry) => keys::entry_seq(&entry?.0)?.0 + 1,

@@ -1,9 +1,24 @@
-//! The outbox's share of a group commit: new entries and consumers' marks,
-//! written inside the commit's sled transaction, so that they are durable
-//! together with the log values of the same commit or not at all.
+//! The outbox's share of a group commit: new entries, consumers' marks and
+//! the commit mark that closes every commit adding anything.
+//!
+//! These are plain sled writes, not a transaction (a sled transaction or
+//! batch rolls and writes two extra IO buffers per commit, which cost more
+//! than the whole commit did before). What makes a commit whole instead is
+//! the order of its writes, and that sled recovers a prefix of one
+//! thread's writes (its log is recovered up to the first tear):
+//!
+//! 1. the new entries, with their pending marks;
+//! 2. the log values (written by the journal);
+//! 3. the consumers' marks, each ordered so that a tear in it never drops
+//!    work not done (see [`park`]);
+//! 4. last, the commit mark: the outbox number and the log sequence number
+//!    after this commit.
+//!
+//! Only the last commit can be torn (each is synced before the next
+//! begins), and everything of it lies past the commit mark of the one
+//! before: [`super::recovery`] removes that at open.
 
 use engine::outbox::{Consumer, Finished, OutboxEntry, OutboxSeq};
-use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
 use super::keys::{self, Mark, ParkedMark};
 use crate::codec::{checked_value, encode_entry_values};
@@ -48,33 +63,69 @@ pub(crate) struct OutboxEffects {
     pub(crate) changes_ignored: usize,
 }
 
-/// Writes `entries` and applies `changes` in order; `next_seq` is the
-/// number after the last entry ever given out, kept so that numbers are
-/// never reused.
-pub(crate) fn write_commit(
-    outbox: &TransactionalTree,
-    entries: &[NewEntry],
-    next_seq: OutboxSeq,
-    changes: &[&MarkChange],
-) -> ConflictableTransactionResult<OutboxEffects, String> {
+/// Step 1: writes `entries`, each with a pending mark for its consumers.
+pub(crate) fn write_entries(outbox: &sled::Tree, entries: &[NewEntry]) -> sled::Result<()> {
     for entry in entries {
         insert_entry(outbox, entry)?;
     }
-    if !entries.is_empty() {
-        outbox.insert(keys::NEXT_SEQ_KEY, &next_seq.0.to_be_bytes()[..])?;
-    }
+    Ok(())
+}
 
+/// Step 3: applies `changes` in order.
+pub(crate) fn apply_changes(
+    outbox: &sled::Tree,
+    changes: &[&MarkChange],
+) -> Result<OutboxEffects, String> {
     let mut effects = OutboxEffects::default();
     for change in changes {
-        apply(outbox, change, &mut effects)?;
+        apply(outbox, change, &mut effects).map_err(|error| error.to_string())?;
     }
     Ok(effects)
 }
 
-fn insert_entry(
-    outbox: &TransactionalTree,
-    entry: &NewEntry,
-) -> ConflictableTransactionResult<(), String> {
+/// Step 4: closes the commit. `mark` says where the next commit's entries
+/// and log values begin; numbers are never given out twice once a commit
+/// mark past them is written.
+pub(crate) fn write_commit_mark(outbox: &sled::Tree, mark: CommitMark) -> sled::Result<()> {
+    outbox.insert(keys::NEXT_SEQ_KEY, &mark.encode()[..])?;
+    Ok(())
+}
+
+/// Where a complete commit left the numbering: everything before both
+/// numbers belongs to commits written whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct CommitMark {
+    /// The number the next entry gets.
+    pub(crate) outbox_next: OutboxSeq,
+    /// The sequence number of the next log value; `None` in a mark written
+    /// by a version that kept commits whole with a sled transaction, whose
+    /// commits are never torn.
+    pub(crate) log_next: Option<u64>,
+}
+
+impl CommitMark {
+    fn encode(self) -> [u8; 16] {
+        let mut value = [0; 16];
+        value[..8].copy_from_slice(&self.outbox_next.0.to_be_bytes());
+        value[8..].copy_from_slice(&self.log_next.unwrap_or(0).to_be_bytes());
+        value
+    }
+
+    /// Reads a mark: 16 bytes, or the 8 of the transactional version.
+    pub(crate) fn decode(value: &[u8]) -> Option<CommitMark> {
+        let number = |bytes: &[u8]| u64::from_be_bytes(bytes.try_into().expect("8 bytes"));
+        match value.len() {
+            8 => Some(CommitMark { outbox_next: OutboxSeq(number(value)), log_next: None }),
+            16 => Some(CommitMark {
+                outbox_next: OutboxSeq(number(&value[..8])),
+                log_next: Some(number(&value[8..])),
+            }),
+            _ => None,
+        }
+    }
+}
+
+fn insert_entry(outbox: &sled::Tree, entry: &NewEntry) -> sled::Result<()> {
     for (fragment, value) in entry.values.iter().enumerate() {
         let key = keys::entry_key(entry.seq, fragment as u16);
         outbox.insert(&key[..], value.as_slice())?;
@@ -86,10 +137,10 @@ fn insert_entry(
 }
 
 fn apply(
-    outbox: &TransactionalTree,
+    outbox: &sled::Tree,
     change: &MarkChange,
     effects: &mut OutboxEffects,
-) -> ConflictableTransactionResult<(), String> {
+) -> Result<(), MarkError> {
     let applied = match change {
         MarkChange::Finish { consumer, seq, finished: Finished::Done } => {
             finish_done(outbox, *consumer, *seq, effects)?
@@ -114,12 +165,15 @@ fn apply(
 
 /// Takes the entry off the consumer's pending or parked marks, and deletes
 /// it once no consumer has either. Whether the consumer had it to finish.
+///
+/// A tear after the marks go and before the entry does leaves an entry no
+/// consumer owes: [`super::recovery`] sweeps those at open.
 fn finish_done(
-    outbox: &TransactionalTree,
+    outbox: &sled::Tree,
     consumer: Consumer,
     seq: OutboxSeq,
     effects: &mut OutboxEffects,
-) -> ConflictableTransactionResult<bool, String> {
+) -> Result<bool, MarkError> {
     let was_pending = remove_if_present(outbox, &keys::mark_key(Mark::Pending, consumer, seq))?;
     let was_parked = remove_if_present(outbox, &keys::mark_key(Mark::Parked, consumer, seq))?;
     if !was_pending && !was_parked {
@@ -135,28 +189,33 @@ fn finish_done(
 
 /// Parks the entry, or updates the mark of an entry parked already (a
 /// retry that failed again). Whether the consumer had it to finish.
+///
+/// The parked mark is written before the pending one goes, so that a tear
+/// between them leaves the entry both pending and parked (it is delivered
+/// again), never neither (dropped without being delivered).
 fn park(
-    outbox: &TransactionalTree,
+    outbox: &sled::Tree,
     consumer: Consumer,
     seq: OutboxSeq,
     mark: ParkedMark,
-) -> ConflictableTransactionResult<bool, String> {
+) -> Result<bool, MarkError> {
     let parked_key = keys::mark_key(Mark::Parked, consumer, seq);
-    let was_pending = remove_if_present(outbox, &keys::mark_key(Mark::Pending, consumer, seq))?;
-    if !was_pending && outbox.get(&parked_key[..])?.is_none() {
+    let pending_key = keys::mark_key(Mark::Pending, consumer, seq);
+    if outbox.get(pending_key)?.is_none() && outbox.get(parked_key)?.is_none() {
         return Ok(false);
     }
 
     outbox.insert(&parked_key[..], encode_mark(&mark)?)?;
+    remove_if_present(outbox, &pending_key)?;
     Ok(true)
 }
 
 /// Flags a parked entry for another try. Whether it was parked.
 fn request_retry(
-    outbox: &TransactionalTree,
+    outbox: &sled::Tree,
     consumer: Consumer,
     seq: OutboxSeq,
-) -> ConflictableTransactionResult<bool, String> {
+) -> Result<bool, MarkError> {
     let parked_key = keys::mark_key(Mark::Parked, consumer, seq);
     let Some(value) = outbox.get(&parked_key[..])? else { return Ok(false) };
 
@@ -174,10 +233,10 @@ fn request_retry(
 /// Whether a consumer other than `consumer` still has the entry pending or
 /// parked.
 fn owed_by_another(
-    outbox: &TransactionalTree,
+    outbox: &sled::Tree,
     consumer: Consumer,
     seq: OutboxSeq,
-) -> ConflictableTransactionResult<bool, String> {
+) -> Result<bool, MarkError> {
     for other in Consumer::ALL.into_iter().filter(|&other| other != consumer) {
         for mark in [Mark::Pending, Mark::Parked] {
             if outbox.get(&keys::mark_key(mark, other, seq)[..])?.is_some() {
@@ -188,36 +247,31 @@ fn owed_by_another(
     Ok(false)
 }
 
-/// Removes every value of entry `seq`: fragments sit under consecutive
-/// keys, and a transaction can read keys but not scan them.
-fn remove_entry(
-    outbox: &TransactionalTree,
-    seq: OutboxSeq,
-) -> ConflictableTransactionResult<(), String> {
+/// Removes every value of entry `seq`, which sit under consecutive keys.
+fn remove_entry(outbox: &sled::Tree, seq: OutboxSeq) -> sled::Result<()> {
     for fragment in 0..=u16::MAX {
-        if !remove_if_present(outbox, &keys::entry_key(seq, fragment))? {
+        if outbox.remove(keys::entry_key(seq, fragment))?.is_none() {
             break;
         }
     }
     Ok(())
 }
 
-fn remove_if_present(
-    outbox: &TransactionalTree,
-    key: &[u8],
-) -> ConflictableTransactionResult<bool, String> {
-    if outbox.get(key)?.is_none() {
-        return Ok(false);
-    }
-    outbox.remove(key)?;
-    Ok(true)
+fn remove_if_present(outbox: &sled::Tree, key: &[u8]) -> sled::Result<bool> {
+    Ok(outbox.remove(key)?.is_some())
 }
 
-fn encode_mark(mark: &ParkedMark) -> ConflictableTransactionResult<Vec<u8>, String> {
-    let value = postcard::to_stdvec(mark).map_err(|error| {
-        sled::transaction::ConflictableTransactionError::Abort(format!(
-            "encoding a parked mark: {error}"
-        ))
-    })?;
+fn encode_mark(mark: &ParkedMark) -> Result<Vec<u8>, MarkError> {
+    let value = postcard::to_stdvec(mark)
+        .map_err(|error| MarkError::Encoding(format!("encoding a parked mark: {error}")))?;
     Ok(checked_value(value))
+}
+
+/// Why a change could not be recorded.
+#[derive(Debug, thiserror::Error)]
+enum MarkError {
+    #[error("{0}")]
+    Sled(#[from] sled::Error),
+    #[error("{0}")]
+    Encoding(String),
 }
