@@ -51,6 +51,7 @@ fn policy(attempts_max: u32) -> RetryPolicy {
         attempts_max,
         read_batch_entries: 3,
         parked_check_interval: Duration::from_millis(20),
+        finishes_in_flight_max: 2,
     }
 }
 
@@ -438,4 +439,117 @@ async fn an_outbox_failing_between_deliveries_ends_the_loop_with_the_error() {
     let error = running.stopped().await.expect_err("the outbox failed");
 
     assert!(error.reason.contains("the disk is gone"), "{error}");
+}
+
+/// An outbox whose finishes are applied at once but acknowledged only when
+/// the test says so, like a disk slow to sync.
+struct SlowDisk {
+    inner: Arc<MemoryOutbox>,
+    held: Mutex<Vec<(engine::journal::Ack, Result<(), JournalError>)>>,
+}
+
+impl SlowDisk {
+    fn held(&self) -> usize {
+        self.held.lock().len()
+    }
+
+    fn release(&self) {
+        let held = std::mem::take(&mut *self.held.lock());
+        for (ack, result) in held {
+            ack(result);
+        }
+    }
+}
+
+impl Outbox for SlowDisk {
+    fn pending(
+        &self,
+        consumer: Consumer,
+        after: Option<OutboxSeq>,
+        limit: usize,
+    ) -> Result<Vec<(OutboxSeq, OutboxEntry)>, JournalError> {
+        self.inner.pending(consumer, after, limit)
+    }
+
+    fn finish(
+        &self,
+        consumer: Consumer,
+        seq: OutboxSeq,
+        finished: engine::outbox::Finished,
+        ack: engine::journal::Ack,
+    ) {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        self.inner.finish(
+            consumer,
+            seq,
+            finished,
+            Box::new(move |result| drop(sender.send(result))),
+        );
+        let result = receiver.recv().expect("the memory outbox answers at once");
+        self.held.lock().push((ack, result));
+    }
+
+    fn parked(&self, consumer: Consumer) -> Result<Vec<engine::outbox::Parked>, JournalError> {
+        self.inner.parked(consumer)
+    }
+
+    fn request_retry(
+        &self,
+        consumer: Consumer,
+        seq: OutboxSeq,
+        ack: engine::journal::Ack,
+    ) -> Result<bool, JournalError> {
+        self.inner.request_retry(consumer, seq, ack)
+    }
+
+    fn appended(&self) -> Arc<tokio::sync::Notify> {
+        self.inner.appended()
+    }
+}
+
+/// Finishes are pipelined: the worker delivers on while up to
+/// `finishes_in_flight_max` of them wait to be durable, then waits; and a
+/// stop ends the loop only once every finish it handed over is durable, so
+/// a restart delivers nothing twice.
+#[tokio::test]
+async fn finishes_are_pipelined_and_durable_before_a_stop_ends_the_loop() {
+    let memory = Arc::new(MemoryOutbox::new());
+    for number in 0..6 {
+        memory.push(refund(number));
+    }
+    let disk = Arc::new(SlowDisk { inner: Arc::clone(&memory), held: Mutex::default() });
+    let (stop, stopped) = watch::channel(false);
+    let world = Arc::new(World::default());
+    let run = worker::run(
+        Arc::clone(&disk) as Arc<dyn Outbox>,
+        Consumer::Provider,
+        Scripted(Arc::clone(&world)),
+        policy(3),
+        Arc::new(ManualClock::starting_at(Timestamp(1_000))),
+        stopped,
+    );
+    let task = tokio::spawn(run);
+
+    // Two in flight are allowed; the third finish makes the worker wait.
+    until("three are delivered", || world.attempts().len() == 3).await;
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(world.attempts(), [0, 1, 2], "no delivery past the window");
+    assert_eq!(disk.held(), 3);
+
+    disk.release();
+    until("all are delivered", || world.attempts().len() == 6).await;
+    until("all are finished", || disk.held() == 3).await;
+
+    stop.send(true).expect("the worker listens");
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(!task.is_finished(), "the loop waits for its finishes to be durable");
+    disk.release();
+    let stopped = tokio::time::timeout(PATIENCE, task).await.expect("the worker stops in time");
+    stopped.expect("the worker's task").expect("a clean stop");
+    assert!(memory.is_empty(), "every delivery is recorded");
+
+    let again = start(&memory, Consumer::Provider, 3);
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    assert!(again.world.attempts().is_empty(), "nothing delivered twice");
+    again.stop().await.expect("a clean stop");
 }

@@ -4,9 +4,17 @@
 //! a [`Deliver`]: the email sender, the SMS gateway, the payment provider.
 //! A delivery that fails for now is tried again after an exponential,
 //! jittered backoff; one that fails for good, or too often, is parked for
-//! an admin to look at. Whatever the outcome, it is recorded durably (and
-//! the ack awaited) before the next entry, so a restarted loop never
-//! delivers again what it finished.
+//! an admin to look at. Whatever the outcome, it is recorded durably, in
+//! order, before the loop stops or waits, so a loop restarted after a stop
+//! never delivers again what it finished.
+//!
+//! Recording is pipelined: the loop hands a finish to the outbox and goes
+//! on to the next delivery without waiting for the finish to be durable
+//! (up to [`RetryPolicy::finishes_in_flight_max`] of them), so that many
+//! finishes share one group commit instead of each delivery waiting for a
+//! commit of its own. Nothing is finished before its delivery was made; a
+//! crash loses at most finishes not yet durable, whose deliveries are then
+//! made again (receipts and refunds carry stable ids for that).
 //!
 //! Each consumer runs its own loop, so one whose outside world is down
 //! holds up nobody else. The loop's future is `Send` and needs only tokio's
@@ -14,6 +22,7 @@
 //! included.
 
 use std::collections::hash_map::RandomState;
+use std::collections::VecDeque;
 use std::future::Future;
 use std::hash::BuildHasher;
 use std::pin::Pin;
@@ -80,6 +89,9 @@ pub struct RetryPolicy {
     /// How often the parked entries are looked at for retry requests: the
     /// longest an admin's request waits.
     pub parked_check_interval: Duration,
+    /// How many finishes may be on their way to disk while the loop goes on
+    /// delivering (at least one): 1 waits for each before the next entry.
+    pub finishes_in_flight_max: usize,
 }
 
 impl Default for RetryPolicy {
@@ -91,6 +103,7 @@ impl Default for RetryPolicy {
             attempts_max: 8,
             read_batch_entries: 100,
             parked_check_interval: Duration::from_secs(5),
+            finishes_in_flight_max: 100,
         }
     }
 }
@@ -133,6 +146,7 @@ pub async fn run(
         clock,
         stop,
         after: None,
+        finishing: VecDeque::new(),
         next_parked_check: Instant::now(),
         jitter_seed: RandomState::new().hash_one(consumer),
     };
@@ -157,10 +171,16 @@ struct Worker<D> {
     /// The last pending entry this loop finished: the next read starts
     /// after it. Parked entries are retried from the parked list instead.
     after: Option<OutboxSeq>,
+    /// The acks of finishes handed to the outbox and not yet seen durable,
+    /// oldest first.
+    finishing: VecDeque<FinishAck>,
     next_parked_check: Instant,
     /// Differs per consumer and per run, so that jitter spreads retries.
     jitter_seed: u64,
 }
+
+/// The answer to one finish: `Ok` once it is durable.
+type FinishAck = oneshot::Receiver<Result<(), JournalError>>;
 
 /// Whether the loop may go on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,16 +206,25 @@ impl<D: Deliver> Worker<D> {
             tokio::pin!(notified);
             notified.as_mut().enable();
 
-            if self.parked_check_due() && self.retry_requested().await? == Flow::Stopped {
-                break;
+            if self.parked_check_due() {
+                // The parked list is read once every park made is in it.
+                self.finishes_durable().await?;
+                if self.retry_requested().await? == Flow::Stopped {
+                    break;
+                }
             }
             match self.deliver_pending().await? {
                 Some(Flow::Stopped) => break,
                 Some(Flow::Continue) => {}
-                None => self.wait(notified).await,
+                None => {
+                    self.finishes_durable().await?;
+                    self.wait(notified).await;
+                }
             }
         }
-        Ok(())
+
+        // Whatever was delivered is recorded before the loop ends.
+        self.finishes_durable().await
     }
 
     /// Delivers one read's worth of pending entries; `None` if there were
@@ -245,6 +274,8 @@ impl<D: Deliver> Worker<D> {
         entry: &OutboxEntry,
         attempts_before: u32,
     ) -> Result<Flow, JournalError> {
+        // A finish refused already means the outbox failed: deliver no more.
+        self.finishes_answered()?;
         let Some(outcome) = self.deliver_with_retries(seq, entry).await else {
             return Ok(Flow::Stopped);
         };
@@ -327,15 +358,48 @@ impl<D: Deliver> Worker<D> {
         Finished::Parked { attempts, reason: error.reason, at: self.clock.now() }
     }
 
-    /// Records `finished` and waits until it is durable; not cut short by
-    /// a stop, since the delivery it records has happened.
-    async fn finish(&self, seq: OutboxSeq, finished: Finished) -> Result<(), JournalError> {
+    /// Hands `finished` to the outbox, which records finishes in the order
+    /// given; waits only while the most finishes allowed are in flight. Not
+    /// cut short by a stop, since the delivery it records has happened.
+    async fn finish(&mut self, seq: OutboxSeq, finished: Finished) -> Result<(), JournalError> {
         let (sender, receiver) = oneshot::channel();
         let ack = Box::new(move |result| drop(sender.send(result)));
         self.outbox.finish(self.consumer, seq, finished, ack);
+        self.finishing.push_back(receiver);
 
-        let unanswered = || Err(JournalError::new("the outbox dropped a finish without an answer"));
-        receiver.await.unwrap_or_else(|_| unanswered())
+        self.finishes_answered()?;
+        while self.finishing.len() > self.policy.finishes_in_flight_max.max(1) {
+            let oldest = self.finishing.pop_front().expect("more than one in flight");
+            finish_outcome(oldest.await)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the answers that have come, oldest first; the first refusal
+    /// is the error.
+    fn finishes_answered(&mut self) -> Result<(), JournalError> {
+        while let Some(oldest) = self.finishing.front_mut() {
+            match oldest.try_recv() {
+                Err(oneshot::error::TryRecvError::Empty) => break,
+                Ok(answer) => {
+                    self.finishing.pop_front();
+                    answer?;
+                }
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    self.finishing.pop_front();
+                    return Err(unanswered());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every finish handed to the outbox is durable.
+    async fn finishes_durable(&mut self) -> Result<(), JournalError> {
+        while let Some(oldest) = self.finishing.pop_front() {
+            finish_outcome(oldest.await)?;
+        }
+        Ok(())
     }
 
     /// Waits for new entries, the next look at the parked ones, or a stop.
@@ -367,6 +431,16 @@ impl<D: Deliver> Worker<D> {
         metrics::gauge!("boxoffice_outbox_lag_entries", "consumer" => self.consumer.name())
             .set(waiting as f64);
     }
+}
+
+fn finish_outcome(
+    answer: Result<Result<(), JournalError>, oneshot::error::RecvError>,
+) -> Result<(), JournalError> {
+    answer.unwrap_or_else(|_| Err(unanswered()))
+}
+
+fn unanswered() -> JournalError {
+    JournalError::new("the outbox dropped a finish without an answer")
 }
 
 /// Completes once `stop` is `true` or its sender is gone.
