@@ -37,6 +37,11 @@ impl Admission {
         Admission { in_flight: AtomicUsize::new(0), max }
     }
 
+    /// Requests in flight now, refused ones included while they are refused.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
     fn admit(self: &Arc<Self>) -> Option<Admitted> {
         let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
         let admitted = Admitted(self.clone());

@@ -168,6 +168,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
     });
     let sandbox = payments.sandbox.clone();
     let admission = web::Data::new(Admission::new(config.max_http_in_flight));
+    let admission_for_workers = admission.clone().into_inner();
     let mounted_sandbox = sandbox.clone();
     let server = HttpServer::new(move || {
         let sandbox = mounted_sandbox.clone();
@@ -193,7 +194,13 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
 
     spawn_checkpoints(office.clone(), config.checkpoint_every, store);
     spawn_catch_up(office.clone());
-    let workers = Workers::start(&office, outbox, &config.receipts, Arc::new(SystemClock))?;
+    let workers = Workers::start(
+        &office,
+        outbox,
+        &config.receipts,
+        Arc::new(SystemClock),
+        admission_for_workers,
+    )?;
     tracing::info!(%addr, payments = payments.state.mode, "listening");
     Ok(Running { addr, office, server, sandbox, workers })
 }

@@ -5,6 +5,7 @@
 //! before its entry was ever read.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use engine::box_office::BoxOffice;
@@ -14,7 +15,17 @@ use engine::time::Clock;
 use receipts::{Email, EmailSender, SendError, Sms, SmsSender, TwilioConfig};
 use tokio::sync::watch;
 
+use crate::admission::Admission;
 use crate::notices;
+
+/// Past this many requests in flight, the server is busy selling: a
+/// receipt waits for a quieter moment, so that on two cores the receipts of
+/// a rush do not slow the rush down.
+const BUSY_IN_FLIGHT: usize = 8;
+
+/// How long one receipt waits for a quieter moment at most, so receipts
+/// still go out under load that never lets up.
+const YIELD_AT_MOST: Duration = Duration::from_secs(1);
 use crate::server::{EmailConfig, ReceiptsConfig, SmsConfig};
 
 /// The running consumers; [`Workers::stop`] ends them.
@@ -30,11 +41,13 @@ impl Workers {
         outbox: Arc<dyn Outbox>,
         receipts: &ReceiptsConfig,
         clock: Arc<dyn Clock>,
+        admission: Arc<Admission>,
     ) -> anyhow::Result<Workers> {
         let (stop, stopped) = watch::channel(false);
-        let email =
-            Receipts { office: office.clone(), sender: Sender::Email(email_sender(receipts)?) };
-        let sms = Receipts { office: office.clone(), sender: Sender::Sms(sms_sender(receipts)?) };
+        let receipts_of =
+            |sender| Receipts { office: office.clone(), sender, admission: admission.clone() };
+        let email = receipts_of(Sender::Email(email_sender(receipts)?));
+        let sms = receipts_of(Sender::Sms(sms_sender(receipts)?));
         let provider = ProviderCalls { office: office.clone() };
 
         let context = LoopContext { outbox, clock, stopped };
@@ -113,6 +126,19 @@ enum Sender {
 struct Receipts {
     office: BoxOffice,
     sender: Sender,
+    admission: Arc<Admission>,
+}
+
+impl Receipts {
+    /// Waits, boundedly, while the server is busy with requests.
+    // TODO: a priority of the OS's would do this better (receipt workers on
+    // a thread of their own at a lower priority), but that needs libc.
+    async fn yield_to_sales(&self) {
+        let started = Instant::now();
+        while self.admission.in_flight() > BUSY_IN_FLIGHT && started.elapsed() < YIELD_AT_MOST {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 impl Deliver for Receipts {
@@ -120,6 +146,7 @@ impl Deliver for Receipts {
         Box::pin(async move {
             let Some(receipt) = notices::receipt_of(&self.office, entry) else { return Ok(()) };
             let receipt = receipt.map_err(|error| DeliveryError::permanent(error.to_string()))?;
+            self.yield_to_sales().await;
             let sent = match &self.sender {
                 Sender::Email(sender) => sender.send(&Email::render(&receipt)).await,
                 Sender::Sms(sender) => sender.send(&Sms::render(&receipt)).await,
