@@ -251,10 +251,7 @@ fn describe_order(id: OrderId, order: &Order, session: &SessionState) -> (&'stat
             "Payment pending",
             format!("Your payment for order {id} is on its way; we will email you once it settles."),
         ),
-        OrderState::Expired => {
-            ("Checkout expired", format!("The checkout of order {id} has expired; nothing was charged."))
-        }
-        _ if session.status == SessionStatus::Expired => {
+        state if state == OrderState::Expired || session.status == SessionStatus::Expired => {
             ("Checkout expired", format!("The checkout of order {id} has expired; nothing was charged."))
         }
         _ => ("Not paid yet", format!("Order {id} is not paid yet; nothing was charged.")),
