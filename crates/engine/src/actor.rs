@@ -18,6 +18,7 @@ use std::time::Duration;
 use actix::{Actor, Addr, AsyncContext, Context, Handler, Message, SpawnHandle};
 use tokio::sync::oneshot;
 
+use crate::availability::PublishedAvailability;
 use crate::booking::{
     Booking, BookingSnapshot, Cancellation, Checkout, Confirmation, Order, OrderState, OrderTicket,
     Purchase, Quote, Rejection, Reservation, Selection, Session, TicketStatus,
@@ -113,6 +114,7 @@ pub struct PerformanceActor {
     mailbox_capacity: usize,
     /// The instant the expiry timer is armed for, and its handle.
     timer: Option<(Timestamp, SpawnHandle)>,
+    availability: Arc<PublishedAvailability>,
 }
 
 /// What a performance actor needs besides its seat map.
@@ -125,6 +127,8 @@ pub struct ActorDeps {
     pub index: Addr<TicketIndex>,
     pub hold_ttl: Duration,
     pub mailbox_capacity: usize,
+    /// Where this actor publishes its counts after every change.
+    pub availability: Arc<PublishedAvailability>,
 }
 
 impl PerformanceActor {
@@ -137,6 +141,7 @@ impl PerformanceActor {
             hold_ttl: deps.hold_ttl,
             mailbox_capacity: deps.mailbox_capacity,
             timer: None,
+            availability: deps.availability,
         }
     }
 
@@ -157,6 +162,7 @@ impl PerformanceActor {
         }
 
         metrics::counter!("engine_booking_events_total").increment(events.len() as u64);
+        self.availability.publish(&self.booking);
         self.index.do_send(RecordEvents(events.clone()));
         self.arm_timer(ctx);
 
@@ -214,6 +220,7 @@ impl Actor for PerformanceActor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.set_mailbox_capacity(self.mailbox_capacity);
+        self.availability.publish(&self.booking);
         self.arm_timer(ctx);
     }
 }

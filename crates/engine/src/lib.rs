@@ -10,6 +10,7 @@
 //! This crate never touches sled or HTTP.
 
 pub mod actor;
+pub mod availability;
 pub mod booking;
 pub mod box_office;
 pub mod catalogue;

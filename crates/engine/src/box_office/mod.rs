@@ -23,6 +23,7 @@ use crate::actor::{
     ActorDeps, Availability, CommandError, CompletePurchase, ListTickets, PerformanceActor,
     QuotePurchase, Release, Reply, Reserve, TakeSnapshot,
 };
+use crate::availability::PublishedAvailability;
 use crate::booking::{
     Booking, BookingSnapshot, Purchase, Rejection, Reservation, Selection, TicketStatus,
 };
@@ -144,6 +145,7 @@ pub struct PerformanceHandle {
     pub plan: Arc<SeatPlan>,
     pub currency: Currency,
     addr: Addr<PerformanceActor>,
+    availability: Arc<PublishedAvailability>,
     in_flight: Arc<AtomicUsize>,
     max_in_flight: usize,
 }
@@ -282,12 +284,14 @@ impl BoxOffice {
         let plan = booking.plan().clone();
         let currency = inner.catalogue.read().cities[&info.city].currency.clone();
         let shard = &inner.shards[shard_of(info.city, inner.shards.len())];
+        let availability = Arc::new(PublishedAvailability::new(plan.layout().sections.len()));
         let deps = ActorDeps {
             journal: inner.deps.journal.clone(),
             clock: inner.deps.clock.clone(),
             index: shard.index.clone(),
             hold_ttl: inner.config.hold_ttl,
             mailbox_capacity: inner.config.max_in_flight,
+            availability: availability.clone(),
         };
 
         let addr = PerformanceActor::start_in_arbiter(&shard.arbiter, move |_| {
@@ -298,6 +302,7 @@ impl BoxOffice {
             plan,
             currency,
             addr,
+            availability,
             in_flight: Arc::new(AtomicUsize::new(0)),
             max_in_flight: inner.config.max_in_flight,
         }
@@ -518,9 +523,14 @@ impl BoxOffice {
         handle.command(|reply| Release { user, tickets, reply }).await
     }
 
-    /// Tickets left per section, in layout order.
+    /// Tickets left per section, in layout order: as the actor last
+    /// published them, or from the actor itself when a hold may have lapsed
+    /// since.
     pub async fn availability(&self, performance: PerformanceId) -> Result<Vec<u32>, BookingError> {
         let handle = self.performance(performance)?;
+        if let Some(counts) = handle.availability.read(self.inner.deps.clock.now()) {
+            return Ok(counts);
+        }
         handle.ask(|reply| Availability { reply }).await
     }
 
