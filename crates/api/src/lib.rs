@@ -14,6 +14,7 @@ pub mod auth;
 pub mod body;
 pub mod cli;
 pub mod notices;
+pub mod performance_page;
 pub mod problem;
 pub mod providers;
 pub mod routes;

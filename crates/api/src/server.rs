@@ -165,6 +165,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         metrics: config.metrics.clone(),
         payments: payments.state.clone(),
         outbox: Some(outbox.clone()),
+        pages: Default::default(),
     });
     let sandbox = payments.sandbox.clone();
     let admission = web::Data::new(Admission::new(config.max_http_in_flight));

@@ -1,6 +1,9 @@
 //! Browsing: cities, venues, performances and their tickets.
 
+use actix_web::http::header::ContentType;
+
 use super::*;
+use crate::performance_page::PerformancePage;
 
 pub(super) async fn list_cities(
     state: State,
@@ -62,13 +65,37 @@ pub(super) async fn show_performance(
     state: State,
     path: web::Path<(String, String, String)>,
 ) -> Answer {
-    let city = city(&state.office, &path.0)?;
-    let venue = venue_of(&state.office, &city, &path.1)?;
-    let info = performance_of(&state.office, &venue, &path.2)?;
+    let (city_id, venue_id, id) =
+        (path_id(&path.0, "city")?, path_id(&path.1, "venue")?, path_id(&path.2, "performance")?);
+    let cached = state.pages.get(id).filter(|page| page.city == city_id && page.venue == venue_id);
+    let page = match cached {
+        Some(page) => page,
+        None => {
+            let city = city(&state.office, &path.0)?;
+            let venue = venue_of(&state.office, &city, &path.1)?;
+            let info = performance_of(&state.office, &venue, &path.2)?;
+            match PerformancePage::new(&info, &city, &venue) {
+                Some(page) => state.pages.insert(id, page),
+                None => return whole_performance_view(&state, &info, &city, &venue).await,
+            }
+        }
+    };
 
+    let available = availability(&state.office, id).await?;
+    let json = page.render(&available);
+    Ok(HttpResponse::Ok().content_type(ContentType::json()).body(json))
+}
+
+/// The page serialized whole, should its cached form be unavailable.
+async fn whole_performance_view(
+    state: &AppState,
+    info: &PerformanceInfo,
+    city: &City,
+    venue: &Venue,
+) -> Answer {
     let available = availability(&state.office, info.id).await?;
-    let mut view = PerformanceView::new(&info, &city, &venue, &available);
-    view.sections = Some(sections(&venue, &city.currency, Some(&available)));
+    let mut view = PerformanceView::new(info, city, venue, &available);
+    view.sections = Some(sections(venue, &city.currency, Some(&available)));
     Ok(HttpResponse::Ok().json(view))
 }
 

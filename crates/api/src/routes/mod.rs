@@ -48,6 +48,7 @@ pub struct AppState {
     pub payments: PaymentsState,
     /// The outbox, for admins to see and retry parked messages.
     pub outbox: Option<Arc<dyn engine::outbox::Outbox>>,
+    pub pages: crate::performance_page::PageCache,
 }
 
 type State = web::Data<AppState>;
