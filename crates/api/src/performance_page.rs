@@ -25,6 +25,7 @@ use crate::views::{sections, PerformanceView};
 const COUNT_AND_CLOSE: &str = "0}";
 
 pub struct PerformancePage {
+    pub performance: PerformanceId,
     pub city: CityId,
     pub venue: VenueId,
     /// The page up to its total: `{"id":…,"available":`.
@@ -47,7 +48,8 @@ impl PerformancePage {
             .collect::<Option<Vec<String>>>()?;
 
         let typical_len = head.len() + sections.iter().map(|s| s.len() + 8).sum::<usize>() + 32;
-        Some(PerformancePage { city: info.city, venue: info.venue, head, sections, typical_len })
+        let (performance, city, venue) = (info.id, info.city, info.venue);
+        Some(PerformancePage { performance, city, venue, head, sections, typical_len })
     }
 
     /// The page's JSON with these counts per section, in layout order.

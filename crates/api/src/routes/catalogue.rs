@@ -65,25 +65,31 @@ pub(super) async fn show_performance(
     state: State,
     path: web::Path<(String, String, String)>,
 ) -> Answer {
-    let (city_id, venue_id, id) =
-        (path_id(&path.0, "city")?, path_id(&path.1, "venue")?, path_id(&path.2, "performance")?);
-    let cached = state.pages.get(id).filter(|page| page.city == city_id && page.venue == venue_id);
-    let page = match cached {
+    let page = match cached_page(&state, &path) {
         Some(page) => page,
         None => {
+            // Looked up in this order, so a bad path is refused as always.
             let city = city(&state.office, &path.0)?;
             let venue = venue_of(&state.office, &city, &path.1)?;
             let info = performance_of(&state.office, &venue, &path.2)?;
             match PerformancePage::new(&info, &city, &venue) {
-                Some(page) => state.pages.insert(id, page),
+                Some(page) => state.pages.insert(info.id, page),
                 None => return whole_performance_view(&state, &info, &city, &venue).await,
             }
         }
     };
 
-    let available = availability(&state.office, id).await?;
+    let available = availability(&state.office, page.performance).await?;
     let json = page.render(&available);
     Ok(HttpResponse::Ok().content_type(ContentType::json()).body(json))
+}
+
+/// The page of the performance at this path, if it was built before and
+/// the path names its city and venue.
+fn cached_page(state: &AppState, path: &(String, String, String)) -> Option<Arc<PerformancePage>> {
+    let page = state.pages.get(path.2.parse().ok()?)?;
+    let right_place = path.0.parse() == Ok(page.city) && path.1.parse() == Ok(page.venue);
+    right_place.then_some(page)
 }
 
 /// The page serialized whole, should its cached form be unavailable.

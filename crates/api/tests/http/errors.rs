@@ -123,6 +123,29 @@ async fn unknown_path_ids_are_404() {
 }
 
 #[actix_web::test]
+async fn a_404_names_the_first_segment_that_is_wrong_once_the_page_is_cached_too() {
+    let server = Server::start().await;
+    let show = show(&server).await;
+    let (c, v, p) = (show.city, show.venue, show.performance);
+    let cases = [
+        (format!("/cities/99/venues/x/performances/{p}"), "no city 99"),
+        (format!("/cities/99/venues/{v}/performances/x"), "no city 99"),
+        (format!("/cities/{c}/venues/99/performances/x"), "no venue 99 in this city"),
+        (format!("/cities/{c}/venues/99/performances/{p}"), "no venue 99 in this city"),
+        (format!("/cities/{c}/venues/{v}/performances/0{p}"), &format!("no performance \"0{p}\"")),
+    ];
+
+    // Before and after the page is built and kept.
+    for round in ["cold", "cached"] {
+        for (path, detail) in &cases {
+            let body = problem(server.get(path).await, StatusCode::NOT_FOUND, "not-found").await;
+            assert_eq!(body["detail"], *detail, "{round}: {path}");
+        }
+        json_of(server.get(&show.performance_path()).await, StatusCode::OK).await;
+    }
+}
+
+#[actix_web::test]
 async fn unknown_routes_are_404_and_wrong_methods_405() {
     let server = Server::start().await;
     for path in ["/", "/nope", "/cities/1/nope", "/users/1", "/users/1/tickets/1-1/x"] {
