@@ -6,6 +6,9 @@
 //!   cost of plain serving on this box.
 //! - `http/reserve/N-in-flight`: `POST /users/{id}/tickets` for 1 ticket of
 //!   a stadium section by quantity: auth, the actor, the durable log.
+//! - `http/performance-page/N-in-flight`: `GET` of a stadium performance's
+//!   page (13 KB of JSON, counts per section), which every buyer of an
+//!   on-sale asks for before reserving.
 //!
 //! Their ratio (same N, same run) is the cost of booking over serving.
 //!
@@ -141,6 +144,8 @@ struct World {
     venue: u64,
     sections: Vec<String>,
     buyers: Vec<Buyer>,
+    /// The page of a performance of the stadium.
+    page_path: String,
 }
 
 #[derive(Clone)]
@@ -159,7 +164,16 @@ async fn build_world(server: &Server) -> World {
     for n in 0..BUYERS {
         buyers.push(register(server, n).await);
     }
-    World { city, venue, sections: section_names(&layout(STADIUM)), buyers }
+    let mut world = World {
+        city,
+        venue,
+        sections: section_names(&layout(STADIUM)),
+        buyers,
+        page_path: String::new(),
+    };
+    let shown = new_performance(server, &world).await;
+    world.page_path = format!("/cities/{city}/venues/{venue}/performances/{shown}");
+    world
 }
 
 async fn register(server: &Server, n: usize) -> Buyer {
@@ -210,10 +224,11 @@ where
     started.elapsed()
 }
 
-async fn health(server: &Arc<Server>, count: usize, in_flight: usize) -> Duration {
-    let server = server.clone();
+/// `count` GETs of `path`, which must answer 200.
+async fn gets(server: &Arc<Server>, path: &str, count: usize, in_flight: usize) -> Duration {
+    let (server, url) = (server.clone(), server.url(path));
     drive(count, in_flight, move |_| {
-        let request = server.client.get(server.url("/health")).send();
+        let request = server.client.get(&url).send();
         async move {
             let response = request.await.expect("the server answers");
             assert_eq!(response.status(), StatusCode::OK);
@@ -286,12 +301,20 @@ fn http(c: &mut Criterion) {
     for in_flight in IN_FLIGHT {
         let id = BenchmarkId::new("health", format!("{in_flight}-in-flight"));
         group.bench_function(id, |b| {
-            b.iter_custom(|count| runtime.block_on(health(&server, count as usize, in_flight)))
+            b.iter_custom(|count| {
+                runtime.block_on(gets(&server, "/health", count as usize, in_flight))
+            })
         });
         let id = BenchmarkId::new("reserve", format!("{in_flight}-in-flight"));
         group.bench_function(id, |b| {
             b.iter_custom(|count| {
                 runtime.block_on(reserves(&server, &world, count as usize, in_flight))
+            })
+        });
+        let id = BenchmarkId::new("performance-page", format!("{in_flight}-in-flight"));
+        group.bench_function(id, |b| {
+            b.iter_custom(|count| {
+                runtime.block_on(gets(&server, &world.page_path, count as usize, in_flight))
             })
         });
     }
