@@ -1,10 +1,11 @@
 //! A performance's page, serialized once but for its counts.
 //!
-//! Every buyer of an on-sale looks at the performance before reserving, and
-//! for a stadium that page is some 13 KB of JSON in which only the counts
-//! change. So the rest is serialized once per performance, and each request
-//! writes the counts into it: the same bytes as serializing the whole
-//! [`PerformanceView`] (a test holds them equal), for a fraction of the work.
+//! Every buyer of an on-sale looks at the performance before reserving. For
+//! a stadium of 93 sections that page is some 13 KB of JSON, and only its
+//! counts change. So the rest is serialized once per performance, and each
+//! request writes the counts into it: the same bytes as serializing the
+//! whole [`PerformanceView`] (a test holds them equal), for a fraction of
+//! the work.
 //!
 //! Cities, venues and performances never change once created, so a page
 //! never goes stale and the cache never evicts: it holds one page per
