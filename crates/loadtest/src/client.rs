@@ -100,6 +100,29 @@ pub struct SectionView {
     pub available: Option<u32>,
 }
 
+/// What a buyer reads of a performance's page: the counts, not the 13 KB of
+/// names, rows and prices around them, which the rush learns once at its
+/// start. Unread fields are skipped without being copied.
+#[derive(Clone, Debug, Deserialize)]
+pub struct Glance {
+    pub available: u32,
+    #[serde(default)]
+    pub sections: Option<Vec<SectionCount>>,
+}
+
+/// One section's count on a [`Glance`], in layout order.
+#[derive(Clone, Debug, Deserialize)]
+pub struct SectionCount {
+    #[serde(default)]
+    pub available: Option<u32>,
+}
+
+/// A ticket of a list, as a buyer choosing seats reads it: only its id.
+#[derive(Clone, Debug, Deserialize)]
+pub struct ListedTicket {
+    pub id: String,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 pub struct TicketView {
     pub id: String,
@@ -234,14 +257,20 @@ impl Api {
         self.get(&performance.path()).await
     }
 
-    /// One page of a performance's tickets, after the ticket id `after`.
-    pub async fn tickets(
+    /// A performance's page as a buyer reads it.
+    pub async fn glance(&self, performance: &PerformanceRef) -> Reply<Glance> {
+        self.get(&performance.path()).await
+    }
+
+    /// One page of a performance's tickets, after the ticket id `after`, as
+    /// `T`: [`TicketView`] for the audit, [`ListedTicket`] for a buyer.
+    pub async fn tickets<T: DeserializeOwned>(
         &self,
         performance: &PerformanceRef,
         status: Option<&str>,
         limit: u32,
         after: Option<&str>,
-    ) -> Reply<Vec<TicketView>> {
+    ) -> Reply<Vec<T>> {
         let mut path = format!("{}/tickets?limit={limit}", performance.path());
         if let Some(status) = status {
             path.push_str(&format!("&status={status}"));

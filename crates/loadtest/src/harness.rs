@@ -91,6 +91,7 @@ async fn rush_at(
         quantity: args.quantity,
         seed: args.seed,
         waiting_room: !args.no_waiting_room,
+        sections: view.sections.iter().flatten().map(|section| section.name.clone()).collect(),
     };
 
     let memory = server_pid.map(memory::Sampler::start);

@@ -23,7 +23,9 @@ use rand::{Rng, SeedableRng};
 use tokio::task::JoinSet;
 
 use crate::audit::{AckedOrder, Ledger};
-use crate::client::{Account, Api, Failure, Order, PerformanceRef, PerformanceView, Pick, Reply};
+use crate::client::{
+    Account, Api, Failure, Glance, ListedTicket, Order, PerformanceRef, Pick, Reply,
+};
 use crate::stats::{is_shed, Op, Outcome, Recorder, Stats};
 
 /// What every buyer of one rush does, and when.
@@ -41,6 +43,8 @@ pub struct Plan {
     pub seed: u64,
     /// Whether buyers wait to be admitted ([`Api::admit`]).
     pub waiting_room: bool,
+    /// The performance's sections in layout order, as its page lists them.
+    pub sections: Vec<String>,
 }
 
 /// The first page of available tickets a by-seat buyer chooses from: the
@@ -197,7 +201,7 @@ async fn visit(
     rng: &mut StdRng,
 ) -> (Outcome, Instant) {
     let plan = &shared.plan;
-    let (view, at) = timed(shared, Op::View, due, shared.api.performance(&plan.performance)).await;
+    let (view, at) = timed(shared, Op::View, due, shared.api.glance(&plan.performance)).await;
     let view = match view {
         Ok(view) => view,
         Err(failure) => return (failed(&failure), at),
@@ -215,7 +219,7 @@ async fn visit(
             Err(ended) => return ended,
         }
     } else {
-        (pick_section(&view, quantity, rng), at)
+        (pick_section(&plan.sections, &view, quantity, rng), at)
     };
 
     let performance = plan.performance.performance;
@@ -248,7 +252,12 @@ async fn pick_seats(
     quantity: u32,
     rng: &mut StdRng,
 ) -> Result<(Pick, Instant), (Outcome, Instant)> {
-    let list = shared.api.tickets(&shared.plan.performance, Some("available"), SEAT_PAGE, None);
+    let list = shared.api.tickets::<ListedTicket>(
+        &shared.plan.performance,
+        Some("available"),
+        SEAT_PAGE,
+        None,
+    );
     let (seats, at) = timed(shared, Op::Seats, intended, list).await;
     let seats = seats.map_err(|failure| (failed(&failure), at))?;
     if seats.is_empty() {
@@ -261,17 +270,19 @@ async fn pick_seats(
 
 /// A quantity buyer picks a section with enough places left, or, when no
 /// section has, takes what the fullest-left section still has.
-fn pick_section(view: &PerformanceView, quantity: u32, rng: &mut StdRng) -> Pick {
-    let sections = view.sections.as_deref().unwrap_or_default();
-    let left = |section: &&crate::client::SectionView| section.available.unwrap_or(0);
-    let roomy: Vec<_> = sections.iter().filter(|section| left(section) >= quantity).collect();
-    if let Some(section) = roomy.choose(rng) {
-        return Pick::Quantity { section: section.name.clone(), quantity };
+fn pick_section(names: &[String], view: &Glance, quantity: u32, rng: &mut StdRng) -> Pick {
+    let counts = view.sections.as_deref().unwrap_or_default();
+    let sections: Vec<(&String, u32)> = names
+        .iter()
+        .zip(counts)
+        .map(|(name, count)| (name, count.available.unwrap_or(0)))
+        .collect();
+    let roomy: Vec<_> = sections.iter().filter(|(_, left)| *left >= quantity).collect();
+    if let Some((name, _)) = roomy.choose(rng) {
+        return Pick::Quantity { section: (*name).clone(), quantity };
     }
-    match sections.iter().max_by_key(left) {
-        Some(section) => {
-            Pick::Quantity { section: section.name.clone(), quantity: left(&section).max(1) }
-        }
+    match sections.iter().max_by_key(|(_, left)| *left) {
+        Some((name, left)) => Pick::Quantity { section: (*name).clone(), quantity: (*left).max(1) },
         None => Pick::Quantity { section: String::new(), quantity },
     }
 }
