@@ -6,34 +6,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::booking::Selection;
-use engine::box_office::{BoxOffice, EngineConfig, EngineDeps, NewCity, NewPerformance, Recovered};
-use engine::catalogue::{Currency, Layout, Section, SectionKind};
-use engine::events::Event;
+use engine::box_office::{BoxOffice, EngineConfig, EngineDeps, Recovered};
+use engine::catalogue::{Layout, Section, SectionKind};
 use engine::ids::{PerformanceId, UserId};
-use engine::journal::{Ack, Checkpoint, Journal, JournalError, LogPosition};
 use engine::payment::{InstantCheckout, InstantProvider};
-use engine::time::{Clock, ManualClock, SystemClock, Timestamp};
+use engine::time::{Clock, ManualClock, SystemClock};
+use support::{one_performance, ImmediateJournal};
+
+mod support;
 
 const HOLD_TTL: Duration = Duration::from_secs(600);
 const STALLS: u32 = 40;
 const CIRCLE: u32 = 24;
-
-/// Acknowledges every append at once; durability is not what this tests.
-struct ImmediateJournal;
-
-impl Journal for ImmediateJournal {
-    fn append(&self, _events: Vec<Event>, ack: Ack) {
-        ack(Ok(()));
-    }
-
-    fn durable_position(&self) -> LogPosition {
-        LogPosition(0)
-    }
-
-    fn checkpoint(&self, _: LogPosition, _: Checkpoint) -> Result<(), JournalError> {
-        Ok(())
-    }
-}
 
 async fn start(clock: Arc<dyn Clock>) -> (BoxOffice, PerformanceId) {
     let config = EngineConfig {
@@ -50,34 +34,14 @@ async fn start(clock: Arc<dyn Clock>) -> (BoxOffice, PerformanceId) {
     };
     let office = BoxOffice::start(config, deps, Recovered::default()).expect("an empty start");
 
-    let currency = Currency { code: "CHF".into(), exponent: 2 };
-    let city = NewCity {
-        name: "Bern".into(),
-        country: "CH".into(),
-        time_zone: "Europe/Zurich".into(),
-        currency,
-    };
-    let city = office.create_city(city).await.expect("a city");
     let section = |name: &str, seats| Section {
         name: name.into(),
         kind: SectionKind::Standing { capacity: seats },
         price_minor: 4200,
     };
     let layout = Layout { sections: vec![section("Stalls", STALLS), section("Circle", CIRCLE)] };
-    let venue = office.create_venue(city.id, "Stadttheater".into(), layout).await.expect("a venue");
-
-    let now = clock.now();
-    let new = NewPerformance {
-        title: "Tell".into(),
-        start_local: "2099-01-01T20:00:00".into(),
-        start: Timestamp(now.0 + 86_400_000),
-        utc_offset_seconds: 3_600,
-        on_sale: Timestamp(now.0 - 3_600_000),
-        order_max: 10,
-        user_max: 100,
-    };
-    let info = office.create_performance(venue.id, new).await.expect("a performance");
-    (office, info.id)
+    let performance = one_performance(&office, clock.now(), layout, 100).await;
+    (office, performance)
 }
 
 async fn user(office: &BoxOffice, n: usize) -> UserId {

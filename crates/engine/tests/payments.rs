@@ -10,31 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use engine::booking::Selection;
-use engine::box_office::{BoxOffice, EngineConfig, EngineDeps, NewCity, NewPerformance, Recovered};
-use engine::catalogue::{Currency, Layout, Section, SectionKind};
-use engine::events::Event;
+use engine::box_office::{BoxOffice, EngineConfig, EngineDeps, Recovered};
+use engine::catalogue::{Layout, Section, SectionKind};
 use engine::ids::{PerformanceId, UserId};
-use engine::journal::{Ack, Checkpoint, Journal, JournalError, LogPosition};
 use engine::payment::{Charge, PaymentFuture, PaymentOutcome, PaymentProvider};
-use engine::time::{Clock, SystemClock, Timestamp};
+use engine::time::{Clock, SystemClock};
 use parking_lot::Mutex;
+use support::{one_performance, ImmediateJournal};
 
-/// Acknowledges every append at once; durability is not what this tests.
-struct ImmediateJournal;
-
-impl Journal for ImmediateJournal {
-    fn append(&self, _events: Vec<Event>, ack: Ack) {
-        ack(Ok(()));
-    }
-
-    fn durable_position(&self) -> LogPosition {
-        LogPosition(0)
-    }
-
-    fn checkpoint(&self, _: LogPosition, _: Checkpoint) -> Result<(), JournalError> {
-        Ok(())
-    }
-}
+mod support;
 
 #[derive(Default)]
 struct RecordingProvider {
@@ -84,31 +68,11 @@ async fn start(provider: Arc<RecordingProvider>) -> (BoxOffice, PerformanceId) {
     };
     let office = BoxOffice::start(config, deps, Recovered::default()).expect("an empty start");
 
-    let currency = Currency { code: "CHF".into(), exponent: 2 };
-    let city = NewCity {
-        name: "Bern".into(),
-        country: "CH".into(),
-        time_zone: "Europe/Zurich".into(),
-        currency,
-    };
-    let city = office.create_city(city).await.expect("a city");
     let kind = SectionKind::Seated { rows: 2, seats_per_row: 8 };
     let layout =
         Layout { sections: vec![Section { name: "Stalls".into(), kind, price_minor: 4200 }] };
-    let venue = office.create_venue(city.id, "Stadttheater".into(), layout).await.expect("a venue");
-
-    let now = SystemClock.now();
-    let new = NewPerformance {
-        title: "Tell".into(),
-        start_local: "2099-01-01T20:00:00".into(),
-        start: Timestamp(now.0 + 86_400_000),
-        utc_offset_seconds: 3_600,
-        on_sale: Timestamp(now.0 - 3_600_000),
-        order_max: 10,
-        user_max: 10,
-    };
-    let info = office.create_performance(venue.id, new).await.expect("a performance");
-    (office, info.id)
+    let performance = one_performance(&office, SystemClock.now(), layout, 10).await;
+    (office, performance)
 }
 
 #[actix_rt::test]
