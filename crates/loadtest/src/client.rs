@@ -1,27 +1,20 @@
 //! Typed calls to the Boxoffice HTTP API (and to the baseline, which speaks
 //! the same paths and bodies), over one shared pool of keep-alive
-//! connections.
-//!
-//! Every request first takes a permit from a semaphore sized to the pool, so
-//! at most `connections` requests are on the wire at once and reqwest never
-//! opens more connections than that.
-//!
-//! A buyer is served from start to finish once admitted ([`Api::admit`]):
-//! at most `connections` buyers are under way at once, each as if on a
-//! keep-alive connection of its own, and the rest wait their turn, as in
-//! the waiting room of a real on-sale. Without it, a buyer who got seats
-//! would queue behind every newcomer's first look, and in a burst its hold
-//! would lapse before it could pay. Waiting buyers are still on the clock:
-//! their latency counts from when they were due.
+//! connections ([`Connections`]): at most `connections` requests are on the
+//! wire at once, each on a connection of its own.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context as _;
-use reqwest::{Method, Url};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::{Method, Request};
+use reqwest::Url;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use tokio::sync::Semaphore;
+
+use crate::connections::{Connections, Lost};
 
 /// Why a call did not succeed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,14 +159,11 @@ pub enum Pick {
     Tickets(Vec<String>),
 }
 
-/// The API client: a base URL, one connection pool and its gate.
+/// The API client: a base URL and one connection pool.
 #[derive(Clone)]
 pub struct Api {
-    http: reqwest::Client,
+    connections: Arc<Connections>,
     base: Url,
-    gate: Arc<Semaphore>,
-    /// Buyers under way, as many as there are connections.
-    admitted: Arc<Semaphore>,
     admin_token: Option<String>,
 }
 
@@ -184,22 +174,8 @@ impl Api {
         timeout: Duration,
         admin_token: Option<String>,
     ) -> anyhow::Result<Api> {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(connections)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .tcp_nodelay(true)
-            .build()
-            .context("building the HTTP client")?;
-        let gate = Arc::new(Semaphore::new(connections.max(1)));
-        let admitted = Arc::new(Semaphore::new(connections.max(1)));
-        Ok(Api { http, base, gate, admitted, admin_token })
-    }
-
-    /// Waits until a buyer may start; it is served until the permit drops.
-    pub async fn admit(&self) -> tokio::sync::OwnedSemaphorePermit {
-        self.admitted.clone().acquire_owned().await.expect("the waiting room never closes")
+        let pool = Arc::new(Connections::new(&base, connections, timeout)?);
+        Ok(Api { connections: pool, base, admin_token })
     }
 
     pub fn base(&self) -> &Url {
@@ -210,39 +186,52 @@ impl Api {
         self.admin_token.is_some()
     }
 
-    fn url(&self, path: &str) -> Url {
-        self.base.join(path).expect("paths the client builds are valid")
-    }
-
-    /// Sends one request through the gate and decodes a success as `T`.
+    /// Sends one request, `path` relative to the base, and decodes a
+    /// success as `T`.
     async fn call<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         bearer: Option<&str>,
         body: Option<serde_json::Value>,
-    ) -> Reply<(T, reqwest::header::HeaderMap)> {
-        let _permit = self.gate.acquire().await.expect("the gate is never closed");
-        let mut request = self.http.request(method, self.url(path));
+    ) -> Reply<T> {
+        let request = self.request(method, path, bearer, body)?;
+        let answer = self.connections.send(request).await.map_err(|lost| match lost {
+            Lost::Timeout => Failure::Timeout,
+            Lost::Transport => Failure::Transport,
+        })?;
+        if !(200..300).contains(&answer.status) {
+            let code = problem_code(&answer.body);
+            return Err(Failure::Status { status: answer.status, code });
+        }
+        serde_json::from_slice(&answer.body).map_err(|_| Failure::Decode)
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Reply<Request<Full<Bytes>>> {
+        let target = format!("{}{path}", self.base.path());
+        let mut request = Request::builder().method(method).uri(target);
         if let Some(token) = bearer {
-            request = request.bearer_auth(token);
+            let value = HeaderValue::try_from(format!("Bearer {token}"));
+            request = request.header(AUTHORIZATION, value.map_err(|_| Failure::Transport)?);
         }
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.map_err(transport_failure)?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.map_err(transport_failure)?;
-        if !status.is_success() {
-            return Err(Failure::Status { status: status.as_u16(), code: problem_code(&bytes) });
-        }
-        let value = serde_json::from_slice(&bytes).map_err(|_| Failure::Decode)?;
-        Ok((value, headers))
+        let body = match body {
+            Some(body) => {
+                request = request.header(CONTENT_TYPE, "application/json");
+                Bytes::from(serde_json::to_vec(&body).expect("a JSON value serializes"))
+            }
+            None => Bytes::new(),
+        };
+        request.body(Full::new(body)).map_err(|_| Failure::Transport)
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Reply<T> {
-        self.call(Method::GET, path, None, None).await.map(|(value, _)| value)
+        self.call(Method::GET, path, None, None).await
     }
 
     fn admin(&self) -> Option<&str> {
@@ -283,7 +272,7 @@ impl Api {
 
     pub async fn register(&self, name: &str, email: &str, phone: &str) -> Reply<Account> {
         let body = serde_json::json!({ "name": name, "email": email, "phone": phone });
-        self.call(Method::POST, "users", None, Some(body)).await.map(|(value, _)| value)
+        self.call(Method::POST, "users", None, Some(body)).await
     }
 
     pub async fn reserve(
@@ -301,15 +290,14 @@ impl Api {
             }
         };
         let path = format!("users/{}/tickets", account.id);
-        let reply = self.call(Method::POST, &path, Some(&account.token), Some(body)).await;
-        reply.map(|(value, _)| value)
+        self.call(Method::POST, &path, Some(&account.token), Some(body)).await
     }
 
     pub async fn purchase(&self, account: &Account, ticket_ids: &[String]) -> Reply<Order> {
         let body = serde_json::json!({ "ticket_ids": ticket_ids, "payment_token": "tok" });
         let path = format!("users/{}/tickets", account.id);
         let reply = self.call::<OrderReply>(Method::PUT, &path, Some(&account.token), Some(body));
-        reply.await.map(|(value, _)| value.order)
+        reply.await.map(|reply| reply.order)
     }
 
     // The catalogue, as an admin.
@@ -319,7 +307,7 @@ impl Api {
             "name": name, "country": "CH", "time_zone": "Europe/Zurich", "currency": "CHF",
         });
         let reply = self.call::<Created>(Method::POST, "cities", self.admin(), Some(body)).await;
-        reply.map(|(created, _)| created.id)
+        reply.map(|created| created.id)
     }
 
     pub async fn create_venue(
@@ -331,7 +319,7 @@ impl Api {
         let body = serde_json::json!({ "name": name, "layout": layout });
         let path = format!("cities/{city}/venues");
         let reply = self.call::<Created>(Method::POST, &path, self.admin(), Some(body)).await;
-        reply.map(|(created, _)| created.id)
+        reply.map(|created| created.id)
     }
 
     pub async fn create_performance(
@@ -346,7 +334,7 @@ impl Api {
         });
         let path = format!("cities/{city}/venues/{venue}/performances");
         let reply = self.call::<Created>(Method::POST, &path, self.admin(), Some(body)).await;
-        reply.map(|(created, _)| created.id)
+        reply.map(|created| created.id)
     }
 
     // Browsing, to find a performance without the admin token.
@@ -371,14 +359,6 @@ impl Api {
 
     pub async fn performances_at(&self, city: u32, venue: u32) -> Reply<Vec<PerformanceView>> {
         self.get(&format!("cities/{city}/venues/{venue}/performances?limit=1000")).await
-    }
-}
-
-fn transport_failure(error: reqwest::Error) -> Failure {
-    if error.is_timeout() {
-        Failure::Timeout
-    } else {
-        Failure::Transport
     }
 }
 

@@ -90,7 +90,7 @@ async fn rush_at(
         by_seat_share: args.by_seat_share,
         quantity: args.quantity,
         seed: args.seed,
-        waiting_room: !args.no_waiting_room,
+        waiting_room: (!args.no_waiting_room).then_some(args.connections as usize),
         sections: view.sections.iter().flatten().map(|section| section.name.clone()).collect(),
     };
 

@@ -4,7 +4,8 @@
 //! CPU.
 //!
 //! - [`args`]: the rush's flags; [`arrivals`]: when each buyer is due.
-//! - [`client`]: typed HTTP calls over one bounded pool of connections.
+//! - [`client`]: typed HTTP calls over [`connections`], one bounded pool of
+//!   keep-alive connections.
 //! - [`setup`]: the performance and the buyers' accounts, before the rush.
 //! - [`rush`]: the buyers; [`stats`]: what they measured.
 //! - [`audit`]: the server's tickets against the acknowledged purchases.
@@ -20,6 +21,7 @@ pub mod arrivals;
 pub mod audit;
 pub mod client;
 pub mod compare;
+pub mod connections;
 pub mod cpu;
 pub mod harness;
 pub mod layouts;

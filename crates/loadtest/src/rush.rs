@@ -7,12 +7,21 @@
 //! answer for the next), so time spent queueing for a connection is
 //! measured rather than hidden.
 //!
+//! In the waiting room, as at a real on-sale, a buyer is served from start
+//! to finish once admitted, by one of as many servers of visits as there
+//! are connections; the rest wait their turn in arrival order. Without it,
+//! a buyer who got seats would queue behind every newcomer's first look,
+//! and in a burst its hold would lapse before it could pay. A buyer waiting
+//! is only a place in a queue, not a task, so a burst of 150,000 costs
+//! next to nothing until each is served.
+//!
 //! Without the waiting room (`--no-waiting-room`) every buyer starts at
 //! once, so an overload reaches the server; a buyer it turns away (503 or
 //! 429) leaves as `refused`.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -20,6 +29,7 @@ use parking_lot::Mutex;
 use rand::rngs::StdRng;
 use rand::seq::IndexedRandom;
 use rand::{Rng, SeedableRng};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use crate::audit::{AckedOrder, Ledger};
@@ -41,8 +51,9 @@ pub struct Plan {
     /// Tickets per buyer, drawn uniformly from this range.
     pub quantity: (u32, u32),
     pub seed: u64,
-    /// Whether buyers wait to be admitted ([`Api::admit`]).
-    pub waiting_room: bool,
+    /// With a waiting room, how many buyers are served at once; without
+    /// one, every buyer starts at its due time.
+    pub waiting_room: Option<usize>,
     /// The performance's sections in layout order, as its page lists them.
     pub sections: Vec<String>,
 }
@@ -78,7 +89,19 @@ struct Shared {
     plan: Plan,
     recorder: Recorder,
     book: Mutex<Book>,
+    /// Buyers whose visit has ended.
+    done: AtomicUsize,
 }
+
+/// A buyer due to start.
+struct Arrival {
+    index: usize,
+    account: Account,
+    due: Instant,
+}
+
+/// Buyers who have arrived and wait to be served, in arrival order.
+type Queue = Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Arrival>>>;
 
 /// Runs the rush; buyers take `accounts` round-robin (one each, when there
 /// are as many as buyers).
@@ -87,15 +110,37 @@ pub async fn run(api: Api, plan: Plan, accounts: Vec<Account>) -> Finished {
     let start = Instant::now() + Duration::from_millis(20);
     let deadline = start + plan.duration;
     let buyers = plan.due.len();
-    let shared =
-        Arc::new(Shared { api, plan, recorder: Recorder::new(start), book: Mutex::default() });
+    let book = Mutex::default();
+    let recorder = Recorder::new(start);
+    let shared = Arc::new(Shared { api, plan, recorder, book, done: AtomicUsize::new(0) });
 
     let progress = crate::setup::bar(buyers as u64, "rush");
     let ticker = tokio::spawn(show_progress(shared.clone(), progress.clone()));
     let mut tasks = JoinSet::new();
-    let arrived = dispatch(&shared, &accounts, start, deadline, &mut tasks).await;
+    let arrived = match shared.plan.waiting_room {
+        Some(served_at_once) => {
+            let (queue, waiting) = mpsc::unbounded_channel();
+            let waiting: Queue = Arc::new(tokio::sync::Mutex::new(waiting));
+            for _ in 0..served_at_once.max(1) {
+                tasks.spawn(serve_in_turn(shared.clone(), waiting.clone()));
+            }
+            let admit = |arrival: Arrival, _: &mut JoinSet<()>| {
+                let _ = queue.send(arrival);
+            };
+            let arrived = dispatch(&shared, &accounts, start, deadline, &mut tasks, admit).await;
+            // Once the queue is empty, each server of visits ends.
+            drop(queue);
+            arrived
+        }
+        None => {
+            let start_at_once = |arrival: Arrival, tasks: &mut JoinSet<()>| {
+                tasks.spawn(buyer(shared.clone(), arrival));
+            };
+            dispatch(&shared, &accounts, start, deadline, &mut tasks, start_at_once).await
+        }
+    };
     let _ = tokio::time::timeout_at(deadline.into(), drain(&mut tasks)).await;
-    stop_unfinished(&shared, &mut tasks).await;
+    stop_unfinished(&shared, &mut tasks, arrived).await;
     ticker.abort();
     // Awaited so the ticker's handle on the shared state is gone.
     let _ = ticker.await;
@@ -105,13 +150,15 @@ pub async fn run(api: Api, plan: Plan, accounts: Vec<Account>) -> Finished {
     finish(shared, arrived)
 }
 
-/// Starts each buyer at its due time, until the rush's time is up.
+/// Hands each buyer to `admit` at its due time, until the rush's time is
+/// up.
 async fn dispatch(
-    shared: &Arc<Shared>,
+    shared: &Shared,
     accounts: &[Account],
     start: Instant,
     deadline: Instant,
     tasks: &mut JoinSet<()>,
+    admit: impl Fn(Arrival, &mut JoinSet<()>),
 ) -> usize {
     let mut arrived = 0;
     for (index, offset) in shared.plan.due.iter().enumerate() {
@@ -121,7 +168,7 @@ async fn dispatch(
         }
         tokio::time::sleep_until(due.into()).await;
         let account = accounts[index % accounts.len()].clone();
-        tasks.spawn(buyer(shared.clone(), index, account, due));
+        admit(Arrival { index, account, due }, tasks);
         shared.recorder.arrived(Instant::now());
         arrived += 1;
         while tasks.try_join_next().is_some() {}
@@ -129,16 +176,26 @@ async fn dispatch(
     arrived
 }
 
+/// Serves the waiting buyers one after another, each from start to finish.
+async fn serve_in_turn(shared: Arc<Shared>, waiting: Queue) {
+    loop {
+        let next = waiting.lock().await.recv().await;
+        let Some(arrival) = next else { return };
+        buyer(shared.clone(), arrival).await;
+    }
+}
+
 async fn drain(tasks: &mut JoinSet<()>) {
     while tasks.join_next().await.is_some() {}
 }
 
-/// Stops the buyers still under way when time ran out; a purchase they had
-/// sent may still complete on the server, so its outcome is unknown.
-async fn stop_unfinished(shared: &Shared, tasks: &mut JoinSet<()>) {
-    let unfinished = tasks.len();
+/// Stops the buyers still under way or waiting when time ran out; a
+/// purchase they had sent may still complete on the server, so its outcome
+/// is unknown.
+async fn stop_unfinished(shared: &Shared, tasks: &mut JoinSet<()>, arrived: usize) {
     tasks.abort_all();
     drain(tasks).await;
+    let unfinished = arrived.saturating_sub(shared.done.load(Ordering::SeqCst));
     let now = Instant::now();
     for _ in 0..unfinished {
         shared.recorder.finished(Outcome::Unfinished, now, now);
@@ -171,12 +228,13 @@ async fn show_progress(shared: Arc<Shared>, progress: indicatif::ProgressBar) {
 }
 
 /// One buyer's visit, from its due time to its outcome.
-async fn buyer(shared: Arc<Shared>, index: usize, account: Account, due: Instant) {
+async fn buyer(shared: Arc<Shared>, arrival: Arrival) {
+    let Arrival { index, account, due } = arrival;
     let seed = shared.plan.seed ^ (index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
     let mut rng = StdRng::seed_from_u64(seed);
-    let _served = if shared.plan.waiting_room { Some(shared.api.admit().await) } else { None };
     let (outcome, done) = visit(&shared, index, &account, due, &mut rng).await;
     shared.recorder.finished(outcome, due, done);
+    shared.done.fetch_add(1, Ordering::SeqCst);
 }
 
 /// Runs `call` as `op`, timed from `intended`; answers with when it ended.

@@ -1,7 +1,7 @@
 //! End to end: `loadtest rush` starts its own server, rushes the 300-place
 //! club with 1,000 buyers, audits it, and writes its report and plot; and
 //! the same without a waiting room against a server that sheds almost
-//! everything.
+//! everything; and a rush whose time runs out with buyers still waiting.
 
 use std::process::Command;
 
@@ -97,6 +97,33 @@ fn without_a_waiting_room_the_server_sheds_and_the_audit_still_passes() {
     let shed: u64 =
         report["timeline"].as_array().unwrap().iter().map(|s| s["shed"].as_u64().unwrap()).sum();
     assert!(shed > 0, "{report:#}");
+}
+
+#[test]
+fn a_rush_cut_short_counts_every_buyer_still_waiting_as_unfinished() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("short.json");
+    // One buyer served at a time cannot get through 3,000 arriving in half
+    // a second before the rush stops at 1 s.
+    let output = loadtest()
+        .args(["rush", "--layout", "stadium", "--buyers", "3000", "--burst-secs", "0.5"])
+        .args(["--duration", "1s", "--connections", "1", "--pay-share", "1"])
+        .arg("--report")
+        .arg(&report)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "loadtest failed\n{stdout}\n{stderr}");
+    assert!(stdout.contains("audit       PASSED"), "{stdout}");
+
+    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let outcomes = report["outcomes"].as_object().unwrap();
+    let ended: u64 = outcomes.values().map(|count| count.as_u64().unwrap()).sum();
+    assert_eq!(ended, report["arrived"].as_u64().unwrap(), "every arrival ends once: {report:#}");
+    assert!(outcomes["unfinished"].as_u64().unwrap() > 1000, "{report:#}");
+    assert!(outcomes["purchased"].as_u64().unwrap() > 0, "{report:#}");
+    assert_eq!(report["oversold"], 0);
 }
 
 #[test]
