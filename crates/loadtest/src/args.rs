@@ -117,6 +117,14 @@ pub struct RushArgs {
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub server_max_http_in_flight: Option<u32>,
 
+    /// Runs the server this harness starts itself on these CPUs only, as
+    /// `taskset -c` reads them (such as 0, or 0-1). With the harness run
+    /// under `taskset -c 1` and the server on 0, neither takes CPU from
+    /// the other: an overload can then offer more than the server can
+    /// serve. Needs util-linux's `taskset`.
+    #[arg(long)]
+    pub server_cpus: Option<String>,
+
     /// Seeds the buyers' choices, for a repeatable rush.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -43,7 +43,7 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<RushReport> {
 pub async fn rush_self_started(args: &RushArgs, kind: &ServerKind) -> anyhow::Result<RushReport> {
     let token = args.admin_token.clone().filter(|token| !token.is_empty());
     let token = token.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
-    let server = ServerChild::start(kind, &token).await?;
+    let server = ServerChild::start(kind, &token, args.server_cpus.as_deref()).await?;
     let report = rush_at(args, server.base.clone(), Some(token), Some(server.pid()), kind.name());
     let report = report.await;
     drop(server);

@@ -43,12 +43,26 @@ pub struct ServerChild {
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 impl ServerChild {
-    /// Starts `kind` on a free loopback port with `admin_token`, and waits
+    /// Starts `kind` on a free loopback port with `admin_token`, on the
+    /// CPUs `cpus` names (as `taskset -c` reads them) or on any, and waits
     /// until it answers.
-    pub async fn start(kind: &ServerKind, admin_token: &str) -> anyhow::Result<ServerChild> {
+    pub async fn start(
+        kind: &ServerKind,
+        admin_token: &str,
+        cpus: Option<&str>,
+    ) -> anyhow::Result<ServerChild> {
         let addr = free_port()?;
         let exe = std::env::current_exe().context("finding this executable")?;
-        let mut command = Command::new(exe);
+        let mut command = match cpus {
+            // taskset executes the server in its own place: the child's pid
+            // is the server's.
+            Some(cpus) => {
+                let mut pinned = Command::new("taskset");
+                pinned.arg("-c").arg(cpus).arg(exe);
+                pinned
+            }
+            None => Command::new(exe),
+        };
         let data_dir = match kind {
             ServerKind::Boxoffice { hold_ttl, max_in_flight, max_http_in_flight } => {
                 let dir = tempfile::Builder::new().prefix("loadtest-data-").tempdir()?;

@@ -127,6 +127,19 @@ fn a_rush_cut_short_counts_every_buyer_still_waiting_as_unfinished() {
 }
 
 #[test]
+fn a_server_pinned_to_one_cpu_is_rushed_and_audited() {
+    let output = loadtest()
+        .args(["rush", "--layout", "club", "--buyers", "300", "--burst-secs", "1"])
+        .args(["--duration", "10s", "--hold-ttl", "1s", "--server-cpus", "0"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "loadtest failed\n{stdout}\n{stderr}");
+    assert!(stdout.contains("audit       PASSED"), "{stdout}");
+}
+
+#[test]
 fn a_target_off_this_machine_is_refused() {
     let output =
         loadtest().args(["rush", "--target", "http://192.168.1.10:8080"]).output().unwrap();
