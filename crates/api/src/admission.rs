@@ -7,12 +7,21 @@
 //! overload on a small machine the HTTP work itself is the bottleneck, so
 //! the queue forms in front of the engine's check and refusals come late.
 //! This one comes first, and a refusal costs almost nothing.
+//!
+//! Not every request is worth the same when the server is full. Refusing a
+//! purchase wastes the buyer's look and hold, and leaves the seats held
+//! until the hold lapses; refusing a first look wastes nothing. So the
+//! door turns away requests by how far along a sale they are ([`Stage`]):
+//! browsing past three quarters of `max`, reserving past seven eighths,
+//! and finishing a sale only at `max`. Under an overload the excess is then
+//! refused at its first request, and the buyers already holding seats pay.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
 use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 
@@ -21,6 +30,43 @@ use crate::problem::Problem;
 pub struct Admission {
     in_flight: AtomicUsize,
     max: usize,
+}
+
+/// How far along a sale a request is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Looking: the catalogue, a performance, its tickets, signing up, and
+    /// everything else not named below.
+    Browse,
+    /// Reserving tickets (`POST /users/{user}/tickets`).
+    Hold,
+    /// Finishing a sale already under way: a purchase, a release, a
+    /// checkout, and the payment provider's calls back.
+    Finish,
+}
+
+impl Stage {
+    pub fn of(method: &Method, path: &str) -> Stage {
+        if path.starts_with("/payments/") {
+            return Stage::Finish;
+        }
+        let Some(rest) = path.strip_prefix("/users/") else { return Stage::Browse };
+        let below_user = rest.split_once('/').map_or("", |(_, below)| below);
+        match (method, below_user) {
+            (&Method::POST, "tickets") => Stage::Hold,
+            (&Method::PUT, "tickets") | (&Method::POST, "checkout") => Stage::Finish,
+            (&Method::DELETE, below) if below.starts_with("tickets/") => Stage::Finish,
+            _ => Stage::Browse,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Stage::Browse => "browse",
+            Stage::Hold => "hold",
+            Stage::Finish => "finish",
+        }
+    }
 }
 
 /// One admitted request; leaving frees its place.
@@ -42,10 +88,20 @@ impl Admission {
         self.in_flight.load(Ordering::Relaxed)
     }
 
-    fn admit(self: &Arc<Self>) -> Option<Admitted> {
+    /// How many requests may be in flight for one at `stage` to come in.
+    fn limit(&self, stage: Stage) -> usize {
+        let share = match stage {
+            Stage::Browse => self.max * 3 / 4,
+            Stage::Hold => self.max * 7 / 8,
+            Stage::Finish => self.max,
+        };
+        share.max(1)
+    }
+
+    fn admit(self: &Arc<Self>, stage: Stage) -> Option<Admitted> {
         let before = self.in_flight.fetch_add(1, Ordering::Relaxed);
         let admitted = Admitted(self.clone());
-        (before < self.max).then_some(admitted)
+        (before < self.limit(stage)).then_some(admitted)
     }
 }
 
@@ -58,10 +114,13 @@ pub async fn admit(
     let admission =
         request.app_data::<web::Data<Admission>>().map(|data| data.clone().into_inner());
     let admitted = match admission {
-        Some(admission) if request.path() != "/health" => match admission.admit() {
-            Some(admitted) => Some(admitted),
-            None => return Ok(refuse(request)),
-        },
+        Some(admission) if request.path() != "/health" => {
+            let stage = Stage::of(request.method(), request.path());
+            match admission.admit(stage) {
+                Some(admitted) => Some(admitted),
+                None => return Ok(refuse(request, stage)),
+            }
+        }
         _ => None,
     };
 
@@ -70,8 +129,63 @@ pub async fn admit(
     Ok(response.map_into_left_body())
 }
 
-fn refuse<B>(request: ServiceRequest) -> ServiceResponse<EitherBody<B>> {
-    metrics::counter!("http_requests_shed_total").increment(1);
+fn refuse<B>(request: ServiceRequest, stage: Stage) -> ServiceResponse<EitherBody<B>> {
+    metrics::counter!("http_requests_shed_total", "stage" => stage.name()).increment(1);
     let problem = Problem::unavailable("overloaded", "the server is at capacity; retry shortly");
     request.into_response(problem.error_response()).map_into_right_body()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_is_staged_by_how_far_along_a_sale_it_is() {
+        let cases = [
+            (Method::GET, "/cities/1/venues/2/performances/3", Stage::Browse),
+            (Method::GET, "/cities/1/venues/2/performances/3/tickets", Stage::Browse),
+            (Method::POST, "/users", Stage::Browse),
+            (Method::GET, "/users/7/tickets", Stage::Browse),
+            (Method::POST, "/users/7/tickets", Stage::Hold),
+            (Method::PUT, "/users/7/tickets", Stage::Finish),
+            (Method::DELETE, "/users/7/tickets/3-17", Stage::Finish),
+            (Method::POST, "/users/7/checkout", Stage::Finish),
+            (Method::POST, "/payments/webhook", Stage::Finish),
+            (Method::GET, "/payments/return", Stage::Finish),
+            // Look-alikes stay browsing.
+            (Method::POST, "/users/7/tickets/extra", Stage::Browse),
+            (Method::PUT, "/users/7", Stage::Browse),
+            (Method::POST, "/users/tickets", Stage::Browse),
+            (Method::POST, "/cities", Stage::Browse),
+        ];
+        for (method, path, stage) in cases {
+            assert_eq!(Stage::of(&method, path), stage, "{method} {path}");
+        }
+    }
+
+    #[test]
+    fn a_full_server_turns_away_browsing_first_and_finishing_last() {
+        let door = Arc::new(Admission::new(8));
+        let mut held: Vec<Admitted> = (0..6).map(|_| door.admit(Stage::Browse).unwrap()).collect();
+
+        assert!(door.admit(Stage::Browse).is_none(), "6 of 8 is three quarters");
+        held.push(door.admit(Stage::Hold).expect("a reserve comes in up to 7"));
+        assert!(door.admit(Stage::Hold).is_none());
+        held.push(door.admit(Stage::Finish).expect("a purchase comes in up to 8"));
+        assert!(door.admit(Stage::Finish).is_none());
+        assert_eq!(door.in_flight(), 8, "refusals leave no place taken");
+
+        held.clear();
+        assert_eq!(door.in_flight(), 0);
+        assert!(door.admit(Stage::Browse).is_some());
+    }
+
+    #[test]
+    fn a_door_of_one_still_admits_every_stage() {
+        let door = Arc::new(Admission::new(1));
+        for stage in [Stage::Browse, Stage::Hold, Stage::Finish] {
+            let admitted = door.admit(stage);
+            assert!(admitted.is_some(), "{stage:?}");
+        }
+    }
 }

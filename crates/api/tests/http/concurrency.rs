@@ -212,6 +212,56 @@ async fn past_the_servers_capacity_requests_are_refused_at_the_door() {
     panic!("the door stayed shut after the stalled request went");
 }
 
+#[actix_web::test]
+async fn a_full_door_turns_away_a_first_look_but_lets_a_purchase_through() {
+    // Four places: browsing and reserving come in below three, finishing a
+    // sale below four.
+    let options = Options { max_http_in_flight: 4, ..Options::default() };
+    let server = Server::with(options).await;
+    let show = show(&server).await;
+    let buyer = user(&server).await;
+    let body = json!({ "performance_id": show.performance, "section": STANDING, "quantity": 2 });
+    let held = reserved_ids(server.reserve(&buyer, body.clone()).await).await;
+
+    let stalled = stall_until_a_page_is_refused(&server, &show, 3).await;
+    let refused = server.reserve(&buyer, body).await;
+    assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE, "a reserve at 3 of 4");
+    let order = json_of(server.purchase(&buyer, &held, "tok").await, StatusCode::OK).await;
+    assert_eq!(order["order"]["tickets"].as_array().unwrap().len(), 2, "{order}");
+
+    drop(stalled);
+    server.assert_alive().await;
+}
+
+/// Opens `count` connections each holding a place at the door with a
+/// request whose body never finishes, until a page request is refused;
+/// answers with the open connections.
+async fn stall_until_a_page_is_refused(
+    server: &Server,
+    show: &Show,
+    count: usize,
+) -> Vec<tokio::net::TcpStream> {
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let head = format!(
+        "POST /cities HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":"
+    );
+    let mut stalled = Vec::new();
+    for _ in 0..count {
+        let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+        tokio::io::AsyncWriteExt::write_all(&mut connection, head.as_bytes()).await.unwrap();
+        stalled.push(connection);
+    }
+    for _ in 0..200 {
+        let response = server.get(&show.performance_path()).await;
+        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+            return stalled;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no page request was refused behind {count} stalled ones");
+}
+
 /// Holds the server's one place with a request whose body never finishes
 /// (it stays in flight while its connection is open), then asks for the
 /// page until it is refused: the open connection, `Retry-After`'s presence
