@@ -18,10 +18,11 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::Method;
+use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
 use actix_web::{web, ResponseError};
 
@@ -118,7 +119,7 @@ pub async fn admit(
             let stage = Stage::of(request.method(), request.path());
             match admission.admit(stage) {
                 Some(admitted) => Some(admitted),
-                None => return Ok(refuse(request, stage)),
+                None => return Ok(refuse(request, stage).await),
             }
         }
         _ => None,
@@ -129,10 +130,34 @@ pub async fn admit(
     Ok(response.map_into_left_body())
 }
 
-fn refuse<B>(request: ServiceRequest, stage: Stage) -> ServiceResponse<EitherBody<B>> {
+/// The largest body read before a refusal, and how long it may take to come.
+const DRAIN_MAX_BYTES: usize = 16 * 1024;
+const DRAIN_WAIT: Duration = Duration::from_millis(20);
+
+async fn refuse<B>(mut request: ServiceRequest, stage: Stage) -> ServiceResponse<EitherBody<B>> {
     metrics::counter!("http_requests_shed_total", "stage" => stage.name()).increment(1);
+    drain_small_body(&mut request).await;
     let problem = Problem::unavailable("overloaded", "the server is at capacity; retry shortly");
     request.into_response(problem.error_response()).map_into_right_body()
+}
+
+/// Reads and drops a small body that has arrived with its request. actix
+/// closes a connection whose request body was left unread, and a client
+/// refused that way must connect again: under an overload, a reconnection
+/// per refused reserve or purchase costs both sides more than the refusal
+/// itself. A body that is large or slow to come is left, and the
+/// connection closes as before.
+async fn drain_small_body(request: &mut ServiceRequest) {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<usize>().ok());
+    if !matches!(declared, Some(1..=DRAIN_MAX_BYTES)) {
+        return;
+    }
+    let Ok(payload) = request.extract::<web::Payload>().await else { return };
+    let _ =
+        actix_web::rt::time::timeout(DRAIN_WAIT, payload.to_bytes_limited(DRAIN_MAX_BYTES)).await;
 }
 
 #[cfg(test)]

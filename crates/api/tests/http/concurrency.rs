@@ -233,6 +233,64 @@ async fn a_full_door_turns_away_a_first_look_but_lets_a_purchase_through() {
     server.assert_alive().await;
 }
 
+#[actix_web::test]
+async fn a_refused_reserve_leaves_its_connection_open_for_the_next_request() {
+    let options = Options { max_http_in_flight: 4, ..Options::default() };
+    let server = Server::with(options).await;
+    let show = show(&server).await;
+    let buyer = user(&server).await;
+    let _stalled = stall_until_a_page_is_refused(&server, &show, 3).await;
+
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let body = json!({ "performance_id": show.performance, "section": STANDING, "quantity": 1 });
+    let body = body.to_string();
+    let reserve = format!(
+        "POST {} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        buyer.tickets(),
+        buyer.token,
+        body.len()
+    );
+    let health = format!("GET /health HTTP/1.1\r\nHost: {address}\r\n\r\n");
+
+    let refused = exchange(&mut connection, &reserve).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    let next = exchange(&mut connection, &health).await;
+    assert!(next.starts_with("HTTP/1.1 200"), "the connection closed after the refusal: {next:?}");
+}
+
+/// Writes `request` and reads one whole answer (its head and a body of
+/// `content-length`), or what came before the connection closed.
+async fn exchange(connection: &mut tokio::net::TcpStream, request: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    connection.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|value| value.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if answer.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), connection.read(&mut buffer));
+        match read.await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return text,
+            Ok(Ok(read)) => answer.extend_from_slice(&buffer[..read]),
+        }
+    }
+}
+
 /// Opens `count` connections each holding a place at the door with a
 /// request whose body never finishes, until a page request is refused;
 /// answers with the open connections.
