@@ -66,6 +66,13 @@ pub struct RushArgs {
     #[arg(long, default_value = "stadium")]
     pub layout: String,
 
+    /// Makes every section of the layout this many times as large (rows,
+    /// or a standing section's capacity), for a venue that lasts a long
+    /// rush with every buyer paying: a stadium times 10 has 785,840 places.
+    /// A venue holds at most 1,000,000.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub layout_scale: u32,
+
     /// Keep-alive connections the buyers share (and requests in flight).
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     pub connections: u32,
@@ -81,9 +88,15 @@ pub struct RushArgs {
     #[arg(long, value_parser = parse_rate, requires_all = ["overload_secs", "arrival_rate"])]
     pub overload_rate: Option<f64>,
 
-    /// How long the overload phase lasts, from the on-sale instant.
+    /// How long the overload phase lasts.
     #[arg(long, value_parser = parse_positive, requires = "overload_rate")]
     pub overload_secs: Option<f64>,
+
+    /// Starts the overload phase this many seconds after the on-sale
+    /// instant, after arrivals at `--arrival-rate`: an overload of a server
+    /// already warm and at work, not of one that has just started.
+    #[arg(long, default_value_t = 0.0, value_parser = parse_non_negative, requires = "overload_rate")]
+    pub overload_after: f64,
 
     /// Buyers share this many accounts, round-robin, instead of one each, so
     /// a long rush at a high rate does not wait for hundreds of thousands of
@@ -134,7 +147,7 @@ impl RushArgs {
     pub fn arrival(&self) -> Arrival {
         match (self.arrival_rate, self.overload_rate.zip(self.overload_secs)) {
             (Some(per_sec), Some((overload_per_sec, secs))) => {
-                Arrival::Overload { overload_per_sec, secs, per_sec }
+                Arrival::Overload { overload_per_sec, secs, per_sec, after: self.overload_after }
             }
             (Some(per_sec), None) => Arrival::Rate { per_sec },
             (None, _) => Arrival::Burst { secs: self.burst_secs, shape: self.shape },
@@ -167,6 +180,13 @@ fn parse_positive(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(value) if value.is_finite() && value > 0.0 => Ok(value),
         _ => Err(format!("{text:?} is not a number above zero")),
+    }
+}
+
+fn parse_non_negative(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err(format!("{text:?} is not a number, zero or more")),
     }
 }
 

@@ -28,9 +28,10 @@ pub enum Arrival {
     Rate { per_sec: f64 },
     /// Every buyer within `secs` of the on-sale instant.
     Burst { secs: f64, shape: Shape },
-    /// `overload_per_sec` for the first `secs`, then `per_sec`: an overload
-    /// and the recovery from it.
-    Overload { overload_per_sec: f64, secs: f64, per_sec: f64 },
+    /// `per_sec` for the first `after` seconds (a server warm and at work),
+    /// `overload_per_sec` for the next `secs`, then `per_sec` again: an
+    /// overload and the recovery from it.
+    Overload { overload_per_sec: f64, secs: f64, per_sec: f64, after: f64 },
 }
 
 /// How many buyers of a steady or overload arrival are due before `within`.
@@ -38,8 +39,9 @@ pub fn arriving_within(arrival: Arrival, within: Duration) -> usize {
     let within = within.as_secs_f64();
     let count = match arrival {
         Arrival::Rate { per_sec } => within * per_sec,
-        Arrival::Overload { overload_per_sec, secs, per_sec } => {
-            overload_per_sec * secs.min(within) + per_sec * (within - secs).max(0.0)
+        Arrival::Overload { overload_per_sec, secs, per_sec, after } => {
+            let overloaded = (within - after).clamp(0.0, secs);
+            overload_per_sec * overloaded + per_sec * (within - overloaded)
         }
         Arrival::Burst { .. } => return 0,
     };
@@ -58,13 +60,15 @@ pub fn schedule(buyers: usize, arrival: Arrival) -> Vec<Duration> {
 fn due(index: usize, buyers: usize, arrival: Arrival) -> Duration {
     let seconds = match arrival {
         Arrival::Rate { per_sec } => index as f64 / per_sec,
-        Arrival::Overload { overload_per_sec, secs, per_sec } => {
-            let overloaded = overload_per_sec * secs;
+        Arrival::Overload { overload_per_sec, secs, per_sec, after } => {
+            let (warming, overloaded) = (per_sec * after, overload_per_sec * secs);
             let index = index as f64;
-            if index < overloaded {
-                index / overload_per_sec
+            if index < warming {
+                index / per_sec
+            } else if index < warming + overloaded {
+                after + (index - warming) / overload_per_sec
             } else {
-                secs + (index - overloaded) / per_sec
+                after + secs + (index - warming - overloaded) / per_sec
             }
         }
         Arrival::Burst { secs, shape } => {
@@ -130,7 +134,8 @@ mod tests {
 
     #[test]
     fn an_overload_phase_is_followed_by_the_normal_rate() {
-        let arrival = Arrival::Overload { overload_per_sec: 100.0, secs: 2.0, per_sec: 10.0 };
+        let arrival =
+            Arrival::Overload { overload_per_sec: 100.0, secs: 2.0, per_sec: 10.0, after: 0.0 };
         let buyers = arriving_within(arrival, Duration::from_secs(5));
         assert_eq!(buyers, 230, "200 in the overload, 30 after");
         let due = secs(&schedule(buyers, arrival));
@@ -138,6 +143,20 @@ mod tests {
         assert!((due[199] - 1.99).abs() < 1e-9 && (due[200] - 2.0).abs() < 1e-9, "{due:?}");
         assert!((due[201] - 2.1).abs() < 1e-9, "{due:?}");
         assert!(*due.last().unwrap() < 5.0);
+    }
+
+    #[test]
+    fn an_overload_after_a_warm_start_comes_between_two_normal_phases() {
+        let arrival =
+            Arrival::Overload { overload_per_sec: 100.0, secs: 2.0, per_sec: 10.0, after: 3.0 };
+        let buyers = arriving_within(arrival, Duration::from_secs(6));
+        assert_eq!(buyers, 240, "30 warm, 200 in the overload, 10 after");
+        let due = secs(&schedule(buyers, arrival));
+        assert!(due.windows(2).all(|pair| pair[0] <= pair[1]), "due times go forward");
+        assert!((due[29] - 2.9).abs() < 1e-9 && (due[30] - 3.0).abs() < 1e-9, "{due:?}");
+        assert!((due[31] - 3.01).abs() < 1e-9, "{due:?}");
+        assert!((due[230] - 5.0).abs() < 1e-9 && (due[231] - 5.1).abs() < 1e-9, "{due:?}");
+        assert!(*due.last().unwrap() < 6.0);
     }
 
     #[test]

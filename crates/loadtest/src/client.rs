@@ -182,6 +182,11 @@ impl Api {
         &self.base
     }
 
+    /// Connections opened so far (see [`Connections::opened`]).
+    pub fn connections_opened(&self) -> u64 {
+        self.connections.opened()
+    }
+
     pub fn has_admin_token(&self) -> bool {
         self.admin_token.is_some()
     }

@@ -9,6 +9,7 @@
 //! which is what `wrk` costs: a harness sharing two cores with the server
 //! must spend as little of them as it can.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context as _};
@@ -56,6 +57,8 @@ pub struct Connections {
     gate: Semaphore,
     idle: Mutex<Vec<Sender>>,
     timeout: Duration,
+    /// Connections opened so far.
+    opened: AtomicU64,
 }
 
 impl Connections {
@@ -71,7 +74,7 @@ impl Connections {
         let size = size.max(1);
         let gate = Semaphore::new(size);
         let idle = Mutex::new(Vec::with_capacity(size));
-        Ok(Connections { address, host, gate, idle, timeout })
+        Ok(Connections { address, host, gate, idle, timeout, opened: AtomicU64::new(0) })
     }
 
     /// Sends `request` and reads the whole answer, within the timeout.
@@ -123,7 +126,15 @@ impl Connections {
         }
     }
 
+    /// How many connections were opened so far: the pool's size, unless
+    /// the server closed some (as after refusing a request whose body it
+    /// did not read).
+    pub fn opened(&self) -> u64 {
+        self.opened.load(Ordering::Relaxed)
+    }
+
     async fn connect(&self) -> Result<Sender, Lost> {
+        self.opened.fetch_add(1, Ordering::Relaxed);
         let stream = TcpStream::connect(&self.address);
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, stream).await {
             Ok(Ok(stream)) => stream,

@@ -100,8 +100,10 @@ async fn rush_at(
     let database_pid = if server == "baseline" { find_process(DATABASES) } else { None };
     let database_before = database_pid.and_then(|pid| cpu_time(Some(pid)).ok());
     let (cpu_before, started) = (cpu_readings(server_pid)?, Instant::now());
+    let opened_before = api.connections_opened();
     let finished = rush::run(api.clone(), plan, accounts).await;
     let (cpu_after, wall) = (cpu_readings(server_pid)?, started.elapsed());
+    let connections_opened = api.connections_opened() - opened_before;
     let database_after = database_pid.and_then(|pid| cpu_time(Some(pid)).ok());
     let server_rss = match memory.zip(server_pid) {
         Some((memory, pid)) => memory.stop(pid).await,
@@ -125,6 +127,7 @@ async fn rush_at(
         arrival: args.arrival(),
         cpu,
         server_rss,
+        connections_opened,
     };
     Ok(report::build(context, &finished, audit))
 }
@@ -137,7 +140,7 @@ async fn prepare(
     run: &str,
 ) -> anyhow::Result<(PerformanceRef, HashSet<String>)> {
     if api.has_admin_token() && args.performance.is_none() {
-        let layout = layouts::layout(&args.layout)?;
+        let layout = layouts::scaled(layouts::layout(&args.layout)?, args.layout_scale);
         let performance = setup::create_performance(api, run, layout).await?;
         return Ok((performance, HashSet::new()));
     }

@@ -22,6 +22,27 @@ pub fn layout(choice: &str) -> anyhow::Result<Value> {
     bail!("no layout {choice:?}: choose one of {} or a .json file", names.join(", "))
 }
 
+/// `layout` with every section `factor` times as large: seated sections
+/// get `factor` times the rows, standing ones `factor` times the capacity.
+/// The names, kinds and prices stay, so the page a buyer reads is the same
+/// size.
+pub fn scaled(mut layout: Value, factor: u32) -> Value {
+    let factor = u64::from(factor);
+    let sections = layout["sections"].as_array_mut().into_iter().flatten();
+    for section in sections {
+        for field in ["rows", "capacity"] {
+            if let Some(count) = section[field].as_u64() {
+                section[field] = Value::from(count * factor);
+            }
+        }
+    }
+    let places = capacity(&layout);
+    if layout.get("capacity").is_some() {
+        layout["capacity"] = Value::from(places);
+    }
+    layout
+}
+
 /// The number of places of a layout: the sum of its sections.
 pub fn capacity(layout: &Value) -> u64 {
     let sections = layout["sections"].as_array().into_iter().flatten();
@@ -45,5 +66,16 @@ mod tests {
         assert_eq!(capacity(&layout("stadium").unwrap()), 78_584);
         assert_eq!(capacity(&layout("club").unwrap()), 300);
         assert!(layout("moon-base").is_err());
+    }
+
+    #[test]
+    fn a_scaled_layout_has_that_many_times_the_places_in_the_same_sections() {
+        let stadium = layout("stadium").unwrap();
+        let big = scaled(stadium.clone(), 10);
+        assert_eq!(capacity(&big), 785_840);
+        assert_eq!(big["capacity"], 785_840);
+        assert_eq!(big["sections"].as_array().unwrap().len(), 93);
+        assert_eq!(big["sections"][1]["seats_per_row"], stadium["sections"][1]["seats_per_row"]);
+        assert_eq!(scaled(stadium.clone(), 1), stadium);
     }
 }

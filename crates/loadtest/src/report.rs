@@ -53,6 +53,10 @@ pub struct RushReport {
     /// (`None` for a server the harness did not start).
     pub server_rss_peak_mib: Option<f64>,
     pub server_rss_end_mib: Option<f64>,
+    /// Connections the harness opened during the rush: none once its pool
+    /// is open (accounts are signed up over it first), unless the server
+    /// closed some.
+    pub connections_opened: u64,
     /// With an overload phase: what got through during it, and how soon
     /// full speed came back after it.
     pub overload: Option<OverloadReport>,
@@ -139,6 +143,7 @@ pub struct Context {
     pub arrival: Arrival,
     pub cpu: CpuReport,
     pub server_rss: Option<Rss>,
+    pub connections_opened: u64,
 }
 
 pub fn build(context: Context, finished: &Finished, audit: AuditReport) -> RushReport {
@@ -180,6 +185,7 @@ pub fn build(context: Context, finished: &Finished, audit: AuditReport) -> RushR
         cpu: context.cpu,
         server_rss_peak_mib: context.server_rss.map(|rss| rss.peak_mib),
         server_rss_end_mib: context.server_rss.map(|rss| rss.end_mib),
+        connections_opened: context.connections_opened,
         overload: overload(context.arrival, &stats.seconds),
         timeline: stats.seconds.iter().enumerate().map(|(t, s)| SecondReport::new(t, s)).collect(),
         audit,
@@ -188,24 +194,26 @@ pub fn build(context: Context, finished: &Finished, audit: AuditReport) -> RushR
 
 /// Goodput during an overload phase and the recovery after it.
 fn overload(arrival: Arrival, seconds: &[Second]) -> Option<OverloadReport> {
-    let Arrival::Overload { secs, per_sec, .. } = arrival else { return None };
-    let during = seconds.get(1..(secs.floor() as usize).min(seconds.len()))?;
+    let Arrival::Overload { secs, per_sec, after, .. } = arrival else { return None };
+    // Seconds of the run, counted from the phase's start.
+    let (start, end) = (after.ceil() as usize, (after + secs).floor() as usize);
+    let during = seconds.get(start + 1..end.min(seconds.len()))?;
     let mean = |field: fn(&Second) -> u64| {
         during.iter().map(field).sum::<u64>() as f64 / during.len().max(1) as f64
     };
     // The last second is cut short by the end of the run: not a fair test.
-    let after = seconds.len().saturating_sub(1);
     let full_speed = |second: &Second| {
         let ratio = second.reserves as f64 / per_sec;
         (0.9..=1.1).contains(&ratio) && second.shed == 0
     };
-    let back = (secs.ceil() as usize..after).find(|&t| full_speed(&seconds[t]));
+    let last = seconds.len().saturating_sub(1);
+    let back = ((after + secs).ceil() as usize..last).find(|&t| full_speed(&seconds[t]));
     Some(OverloadReport {
         offered_per_sec: mean(|s| s.arrivals),
         completed_per_sec: mean(|s| s.completed),
         reserves_per_sec: mean(|s| s.reserves),
         shed_per_sec: mean(|s| s.shed),
-        recovered_within_s: back.map(|t| (t + 1) as f64 - secs),
+        recovered_within_s: back.map(|t| (t + 1) as f64 - after - secs),
     })
 }
 
@@ -273,6 +281,8 @@ pub fn summary(report: &RushReport) -> String {
     if let (Some(peak), Some(end)) = (report.server_rss_peak_mib, report.server_rss_end_mib) {
         let _ = writeln!(line, "memory      server {peak:.0} MiB at peak, {end:.0} MiB at the end");
     }
+    let opened = report.connections_opened;
+    let _ = writeln!(line, "connections {opened} opened during the rush");
     if let Some(o) = &report.overload {
         let back = o.recovered_within_s.map_or("not within the run".into(), |s| format!("{s:.0}s"));
         let _ = writeln!(
@@ -306,7 +316,8 @@ mod tests {
 
     #[test]
     fn recovery_is_the_first_second_back_at_the_normal_rate() {
-        let arrival = Arrival::Overload { overload_per_sec: 100.0, secs: 3.0, per_sec: 10.0 };
+        let arrival =
+            Arrival::Overload { overload_per_sec: 100.0, secs: 3.0, per_sec: 10.0, after: 0.0 };
         let seconds: Vec<Second> =
             [(50, 5), (100, 20), (100, 30), (10, 40), (10, 9), (10, 10), (4, 4)]
                 .into_iter()
@@ -319,5 +330,20 @@ mod tests {
         // to 5 s, has 9 of 10: back 2 s after the phase.
         assert_eq!(report.recovered_within_s, Some(2.0));
         assert_eq!(overload(Arrival::Rate { per_sec: 1.0 }, &seconds), None);
+    }
+
+    #[test]
+    fn an_overload_after_a_warm_start_is_measured_over_its_own_seconds() {
+        let arrival =
+            Arrival::Overload { overload_per_sec: 100.0, secs: 3.0, per_sec: 10.0, after: 2.0 };
+        let seconds: Vec<Second> =
+            [(10, 10), (10, 10), (60, 5), (100, 20), (100, 30), (10, 40), (10, 10), (4, 4)]
+                .into_iter()
+                .map(|(a, r)| second(a, r))
+                .collect();
+        let report = overload(arrival, &seconds).unwrap();
+        assert_eq!(report.offered_per_sec, 100.0, "seconds 3 and 4; the ramp-up left out");
+        assert_eq!(report.reserves_per_sec, 25.0);
+        assert_eq!(report.recovered_within_s, Some(2.0), "second 6, from 6 s to 7 s");
     }
 }
