@@ -71,7 +71,7 @@ fn without_a_waiting_room_the_server_sheds_and_the_audit_still_passes() {
     // One request waiting per performance: any two buyers at once overload it.
     let output = loadtest()
         .args(["rush", "--layout", "club", "--no-waiting-room", "--server-max-in-flight", "1"])
-        .args(["--arrival-rate", "100/s", "--overload-secs", "2", "--overload-rate", "400/s"])
+        .args(["--arrival-rate", "100/s", "--overload-secs", "2", "--overload-rate", "1000/s"])
         .args(["--duration", "4s", "--hold-ttl", "2s", "--connections", "64"])
         .args(["--quantity", "1-2", "--pay-share", "0.1", "--accounts", "100"])
         .arg("--report")
@@ -85,7 +85,7 @@ fn without_a_waiting_room_the_server_sheds_and_the_audit_still_passes() {
     assert!(stdout.contains("overload    "), "{stdout}");
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
-    assert_eq!(report["buyers"], 1000, "2 s at 400/s, then 2 s at 100/s");
+    assert_eq!(report["buyers"], 2200, "2 s at 1,000/s, then 2 s at 100/s");
     assert!(report["outcomes"]["refused"].as_u64().unwrap() > 0, "{report:#}");
     assert!(report["errors_by_status"]["503 overloaded"].as_u64().unwrap() > 0, "{report:#}");
     assert!(report["ops"]["refused"]["count"].as_u64().unwrap() > 0, "{report:#}");
