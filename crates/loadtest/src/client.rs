@@ -182,6 +182,14 @@ impl Api {
         &self.base
     }
 
+    /// Opens the whole pool ahead of a rush (see [`Connections::open_all`]).
+    pub async fn open_connections(&self) -> Reply<usize> {
+        self.connections.open_all().await.map_err(|lost| match lost {
+            Lost::Timeout => Failure::Timeout,
+            Lost::Transport => Failure::Transport,
+        })
+    }
+
     /// Connections opened so far (see [`Connections::opened`]).
     pub fn connections_opened(&self) -> u64 {
         self.connections.opened()

@@ -9,6 +9,7 @@
 //! which is what `wrk` costs: a harness sharing two cores with the server
 //! must spend as little of them as it can.
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -55,7 +56,11 @@ pub struct Connections {
     /// One permit per connection: a request holds one from checkout to
     /// return, so no more than `size` connections are ever open.
     gate: Semaphore,
-    idle: Mutex<Vec<Sender>>,
+    /// Taken from the front and returned to the back, so every connection
+    /// is used in turn and none sits idle long enough for the server's
+    /// keep-alive timeout to close it.
+    idle: Mutex<VecDeque<Sender>>,
+    size: usize,
     timeout: Duration,
     /// Connections opened so far.
     opened: AtomicU64,
@@ -73,8 +78,9 @@ impl Connections {
         let host = HeaderValue::from_str(&address).context("the server's host as a header")?;
         let size = size.max(1);
         let gate = Semaphore::new(size);
-        let idle = Mutex::new(Vec::with_capacity(size));
-        Ok(Connections { address, host, gate, idle, timeout, opened: AtomicU64::new(0) })
+        let idle = Mutex::new(VecDeque::with_capacity(size));
+        let opened = AtomicU64::new(0);
+        Ok(Connections { address, host, gate, idle, size, timeout, opened })
     }
 
     /// Sends `request` and reads the whole answer, within the timeout.
@@ -112,7 +118,7 @@ impl Connections {
     /// An idle connection that is still open, or a new one.
     async fn checkout(&self) -> Result<Sender, Lost> {
         loop {
-            let Some(mut sender) = self.idle.lock().pop() else { break };
+            let Some(mut sender) = self.idle.lock().pop_front() else { break };
             if sender.ready().await.is_ok() {
                 return Ok(sender);
             }
@@ -122,8 +128,26 @@ impl Connections {
 
     fn check_in(&self, sender: Sender) {
         if !sender.is_closed() {
-            self.idle.lock().push(sender);
+            self.idle.lock().push_back(sender);
         }
+    }
+
+    /// Opens connections until the pool has all it may, so that a surge of
+    /// requests does not also have to wait for connections (and the server
+    /// accept them) at its start. Answers with how many are open.
+    pub async fn open_all(&self) -> Result<usize, Lost> {
+        let _all =
+            self.gate.acquire_many(self.size as u32).await.expect("the gate is never closed");
+        let open = {
+            let mut idle = self.idle.lock();
+            idle.retain(|sender| !sender.is_closed());
+            idle.len()
+        };
+        for _ in open..self.size {
+            let sender = self.connect().await?;
+            self.idle.lock().push_back(sender);
+        }
+        Ok(self.idle.lock().len())
     }
 
     /// How many connections were opened so far: the pool's size, unless
@@ -238,6 +262,20 @@ mod tests {
         }
 
         assert!(accepted.load(Ordering::SeqCst) <= 4, "{accepted:?} connections");
+    }
+
+    #[tokio::test]
+    async fn opened_all_at_once_the_pool_opens_no_more_and_uses_each_in_turn() {
+        let (base, accepted) = server(Manner::KeepAlive).await;
+        let pool = Connections::new(&base, 8, Duration::from_secs(5)).unwrap();
+
+        assert_eq!(pool.open_all().await, Ok(8));
+        for _ in 0..100 {
+            assert_eq!(pool.send(get()).await.unwrap().status, 200);
+        }
+
+        assert_eq!(pool.opened(), 8);
+        assert_eq!(accepted.load(Ordering::SeqCst), 8);
     }
 
     #[tokio::test]

@@ -94,6 +94,10 @@ async fn rush_at(
         sections: view.sections.iter().flatten().map(|section| section.name.clone()).collect(),
     };
 
+    let open = api.open_connections().await;
+    let open = open.map_err(|failure| anyhow::anyhow!("opening connections: {}", failure.key()))?;
+    tracing::info!(connections = open, "connections open");
+
     let memory = server_pid.map(memory::Sampler::start);
     // The baseline's own CPU is only part of its cost: the database works
     // for every request too.
