@@ -198,8 +198,9 @@ async fn past_the_servers_capacity_requests_are_refused_at_the_door() {
     assert_eq!(body["code"], "overloaded", "{body}");
     assert!(retry_after, "503 without Retry-After");
 
-    // The health check is never turned away.
+    // The health check and the metrics are never turned away.
     assert_eq!(server.get("/health").await.status(), StatusCode::OK);
+    assert_ne!(server.get("/metrics").await.status(), StatusCode::SERVICE_UNAVAILABLE);
 
     // Once the stalled request is gone, the door opens again.
     drop(stalled);
