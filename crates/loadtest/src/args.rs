@@ -154,6 +154,24 @@ impl RushArgs {
         }
     }
 
+    /// Refuses an overload phase that cannot be measured: its first second
+    /// is the ramp-up and left out, so it needs two, and it must end within
+    /// `--duration`.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let Some(secs) = self.overload_secs else { return Ok(()) };
+        if secs < 2.0 {
+            anyhow::bail!("--overload-secs {secs} is too short to measure: give it 2 or more");
+        }
+        let ends = self.overload_after + secs;
+        if ends > self.duration.as_secs_f64() {
+            anyhow::bail!(
+                "the overload phase ends {ends} s in, after --duration {}",
+                humantime::format_duration(self.duration)
+            );
+        }
+        Ok(())
+    }
+
     /// `--buyers`, or enough to ask for `--demand` times `places`; with an
     /// overload phase, as many as arrive within `--duration`, since its
     /// point is a rate held for a time, not a crowd of a given size.

@@ -57,8 +57,10 @@ pub struct Connections {
     /// return, so no more than `size` connections are ever open.
     gate: Semaphore,
     /// Taken from the front and returned to the back, so every connection
-    /// is used in turn and none sits idle long enough for the server's
-    /// keep-alive timeout to close it.
+    /// is used in turn: at a rate that uses each within the server's
+    /// keep-alive timeout, none is closed for idling. At lower rates the
+    /// server closes some; the pool drops those and opens new ones only
+    /// when it has too few.
     idle: Mutex<VecDeque<Sender>>,
     size: usize,
     timeout: Duration,

@@ -22,6 +22,7 @@ const DATABASES: &[&str] = &["mariadbd", "mysqld"];
 /// Runs `loadtest rush`: against `--target`, or a Boxoffice server started
 /// for it.
 pub async fn rush(args: &RushArgs) -> anyhow::Result<RushReport> {
+    args.check()?;
     match &args.target {
         Some(target) => {
             let base = crate::target::loopback_target(target)?;
@@ -41,6 +42,7 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<RushReport> {
 
 /// Starts `kind` on a fresh data dir, rushes it and stops it.
 pub async fn rush_self_started(args: &RushArgs, kind: &ServerKind) -> anyhow::Result<RushReport> {
+    args.check()?;
     let token = args.admin_token.clone().filter(|token| !token.is_empty());
     let token = token.unwrap_or_else(|| format!("{:032x}", rand::random::<u128>()));
     let server = ServerChild::start(kind, &token, args.server_cpus.as_deref()).await?;

@@ -141,6 +141,23 @@ fn a_server_pinned_to_one_cpu_is_rushed_and_audited() {
 }
 
 #[test]
+fn an_overload_phase_that_cannot_be_measured_is_refused() {
+    for (phase, complaint) in [
+        (["--overload-secs", "1", "--overload-after", "0"], "too short"),
+        (["--overload-secs", "3", "--overload-after", "2"], "after --duration"),
+    ] {
+        let output = loadtest()
+            .args(["rush", "--arrival-rate", "10/s", "--overload-rate", "20/s", "--duration", "4s"])
+            .args(phase)
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(complaint), "{stderr}");
+    }
+}
+
+#[test]
 fn a_target_off_this_machine_is_refused() {
     let output =
         loadtest().args(["rush", "--target", "http://192.168.1.10:8080"]).output().unwrap();
