@@ -295,6 +295,10 @@ async fn exchange(connection: &mut tokio::net::TcpStream, request: &str) -> Stri
 /// Opens `count` connections each holding a place at the door with a
 /// request whose body never finishes, until a page request is refused;
 /// answers with the open connections.
+///
+/// If a page request of ours is in flight when a stalled one arrives, the
+/// stalled one may be the one refused (and its connection closed), so the
+/// stalls are opened again until they hold.
 async fn stall_until_a_page_is_refused(
     server: &Server,
     show: &Show,
@@ -305,18 +309,22 @@ async fn stall_until_a_page_is_refused(
         "POST /cities HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN}\r\n\
          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":"
     );
-    let mut stalled = Vec::new();
-    for _ in 0..count {
-        let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
-        tokio::io::AsyncWriteExt::write_all(&mut connection, head.as_bytes()).await.unwrap();
-        stalled.push(connection);
-    }
-    for _ in 0..200 {
-        let response = server.get(&show.performance_path()).await;
-        if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-            return stalled;
+    for _ in 0..20 {
+        let mut stalled = Vec::new();
+        for _ in 0..count {
+            let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+            tokio::io::AsyncWriteExt::write_all(&mut connection, head.as_bytes()).await.unwrap();
+            stalled.push(connection);
         }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        // Time for the server to admit them before our first page.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        for _ in 0..20 {
+            let response = server.get(&show.performance_path()).await;
+            if response.status() == StatusCode::SERVICE_UNAVAILABLE {
+                return stalled;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
     panic!("no page request was refused behind {count} stalled ones");
 }
