@@ -266,7 +266,7 @@ fn section_counts(view: &PerformanceView) -> BTreeMap<String, u32> {
 }
 
 fn failed(what: &str, failure: Failure) -> anyhow::Error {
-    anyhow::anyhow!("{what}: {}", failure.key())
+    anyhow::anyhow!("{what}: {failure}")
 }
 
 /// Ties [`settled_state`] and [`audit`] together.

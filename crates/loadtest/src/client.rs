@@ -20,8 +20,8 @@ use crate::connections::{Connections, Lost};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Failure {
     /// The server answered with an error status and, usually, a problem
-    /// `code` such as `not-available`.
-    Status { status: u16, code: Option<String> },
+    /// `code` such as `not-available` and a `detail` saying what was wrong.
+    Status { status: u16, code: Option<String>, detail: Option<String> },
     /// The request timed out: it may or may not have taken effect.
     Timeout,
     /// No answer for another reason (connection refused or reset).
@@ -34,8 +34,8 @@ impl Failure {
     /// How the failure is counted in the errors-by-status table.
     pub fn key(&self) -> String {
         match self {
-            Failure::Status { status, code: Some(code) } => format!("{status} {code}"),
-            Failure::Status { status, code: None } => status.to_string(),
+            Failure::Status { status, code: Some(code), .. } => format!("{status} {code}"),
+            Failure::Status { status, code: None, .. } => status.to_string(),
             Failure::Timeout => "timeout".into(),
             Failure::Transport => "transport".into(),
             Failure::Decode => "bad-body".into(),
@@ -53,6 +53,19 @@ impl Failure {
     /// Whether the call might have taken effect without our hearing of it.
     pub fn outcome_unknown(&self) -> bool {
         matches!(self, Failure::Timeout | Failure::Transport | Failure::Decode)
+    }
+}
+
+/// The counted key, then the server's detail when it gave one: for the
+/// messages of a setup or an audit that could not go on.
+impl std::fmt::Display for Failure {
+    fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Status { detail: Some(detail), .. } => {
+                write!(out, "{} ({detail})", self.key())
+            }
+            _ => write!(out, "{}", self.key()),
+        }
     }
 }
 
@@ -214,8 +227,8 @@ impl Api {
             Lost::Transport => Failure::Transport,
         })?;
         if !(200..300).contains(&answer.status) {
-            let code = problem_code(&answer.body);
-            return Err(Failure::Status { status: answer.status, code });
+            let (code, detail) = problem(&answer.body);
+            return Err(Failure::Status { status: answer.status, code, detail });
         }
         serde_json::from_slice(&answer.body).map_err(|_| Failure::Decode)
     }
@@ -375,11 +388,33 @@ impl Api {
     }
 }
 
-/// The `code` member of an RFC 9457 problem body, if there is one.
-fn problem_code(body: &[u8]) -> Option<String> {
+/// The `code` and `detail` members of an RFC 9457 problem body, where
+/// there are.
+fn problem(body: &[u8]) -> (Option<String>, Option<String>) {
     #[derive(Deserialize)]
     struct Problem {
         code: Option<String>,
+        detail: Option<String>,
     }
-    serde_json::from_slice::<Problem>(body).ok().and_then(|problem| problem.code)
+    match serde_json::from_slice::<Problem>(body) {
+        Ok(problem) => (problem.code, problem.detail),
+        Err(_) => (None, None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_is_counted_by_its_code_and_told_with_its_detail() {
+        let body = br#"{"type":"about:blank","code":"invalid-field","detail":"too many places"}"#;
+        let (code, detail) = problem(body);
+        let failure = Failure::Status { status: 422, code, detail };
+
+        assert_eq!(failure.key(), "422 invalid-field");
+        assert_eq!(failure.to_string(), "422 invalid-field (too many places)");
+        assert_eq!(problem(b"not json"), (None, None));
+        assert_eq!(Failure::Timeout.to_string(), "timeout");
+    }
 }

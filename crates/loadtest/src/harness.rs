@@ -72,8 +72,7 @@ async fn rush_at(
     let run = format!("{:08x}", rand::random::<u32>());
     let (performance, sold_before) = prepare(&api, args, &run).await?;
     let view = api.performance(&performance).await;
-    let view =
-        view.map_err(|failure| anyhow::anyhow!("viewing the performance: {}", failure.key()))?;
+    let view = view.map_err(|failure| anyhow::anyhow!("viewing the performance: {failure}"))?;
     let buyers = args.buyers(u64::from(view.available));
     tracing::info!(
         performance = performance.performance,
@@ -97,7 +96,7 @@ async fn rush_at(
     };
 
     let open = api.open_connections().await;
-    let open = open.map_err(|failure| anyhow::anyhow!("opening connections: {}", failure.key()))?;
+    let open = open.map_err(|failure| anyhow::anyhow!("opening connections: {failure}"))?;
     tracing::info!(connections = open, "connections open");
 
     let memory = server_pid.map(memory::Sampler::start);

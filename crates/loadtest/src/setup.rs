@@ -17,8 +17,7 @@ pub async fn create_performance(
     run: &str,
     layout: serde_json::Value,
 ) -> anyhow::Result<PerformanceRef> {
-    let failed =
-        |what: &'static str| move |failure: Failure| anyhow::anyhow!("{what}: {}", failure.key());
+    let failed = |what: &'static str| move |failure: Failure| anyhow::anyhow!("{what}: {failure}");
     let city =
         api.create_city(&format!("Rushville {run}")).await.map_err(failed("creating a city"))?;
     let venue = api.create_venue(city, &format!("Rush Arena {run}"), layout).await;
@@ -33,7 +32,7 @@ pub async fn create_performance(
 /// Finds the performance `wanted`, or the on-sale one with the most tickets
 /// available, by browsing every city and venue.
 pub async fn find_performance(api: &Api, wanted: Option<u32>) -> anyhow::Result<PerformanceRef> {
-    let failed = |failure: Failure| anyhow::anyhow!("browsing the catalogue: {}", failure.key());
+    let failed = |failure: Failure| anyhow::anyhow!("browsing the catalogue: {failure}");
     let now = SystemTime::now();
     let mut best: Option<PerformanceView> = None;
     for city in api.list_ids("cities").await.map_err(failed)? {
@@ -116,7 +115,7 @@ async fn register_one(api: &Api, run: &str, index: usize) -> anyhow::Result<Acco
                 tokio::time::sleep(wait).await;
                 wait *= 2;
             }
-            Err(failure) => bail!("registering buyer {index}: {}", failure.key()),
+            Err(failure) => bail!("registering buyer {index}: {failure}"),
         }
     }
     bail!("registering buyer {index}: the server kept refusing")
