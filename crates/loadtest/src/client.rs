@@ -69,6 +69,15 @@ impl std::fmt::Display for Failure {
     }
 }
 
+impl From<Lost> for Failure {
+    fn from(lost: Lost) -> Failure {
+        match lost {
+            Lost::Timeout => Failure::Timeout,
+            Lost::Transport => Failure::Transport,
+        }
+    }
+}
+
 pub type Reply<T> = Result<T, Failure>;
 
 /// A performance and the catalogue path to it.
@@ -197,10 +206,7 @@ impl Api {
 
     /// Opens the whole pool ahead of a rush (see [`Connections::open_all`]).
     pub async fn open_connections(&self) -> Reply<usize> {
-        self.connections.open_all().await.map_err(|lost| match lost {
-            Lost::Timeout => Failure::Timeout,
-            Lost::Transport => Failure::Transport,
-        })
+        self.connections.open_all().await.map_err(Failure::from)
     }
 
     /// Connections opened so far (see [`Connections::opened`]).
@@ -222,10 +228,7 @@ impl Api {
         body: Option<serde_json::Value>,
     ) -> Reply<T> {
         let request = self.request(method, path, bearer, body)?;
-        let answer = self.connections.send(request).await.map_err(|lost| match lost {
-            Lost::Timeout => Failure::Timeout,
-            Lost::Transport => Failure::Transport,
-        })?;
+        let answer = self.connections.send(request).await?;
         if !(200..300).contains(&answer.status) {
             let (code, detail) = problem(&answer.body);
             return Err(Failure::Status { status: answer.status, code, detail });

@@ -13,6 +13,19 @@ fn loadtest() -> Command {
     command
 }
 
+/// The summary of a rush that succeeded and passed its audit.
+fn passed(output: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "loadtest failed\n{stdout}\n{stderr}");
+    assert!(stdout.contains("audit       PASSED"), "{stdout}");
+    stdout
+}
+
+fn read_report(path: &std::path::Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 #[test]
 fn a_small_self_started_rush_passes_its_audit() {
     let dir = tempfile::tempdir().unwrap();
@@ -26,12 +39,9 @@ fn a_small_self_started_rush_passes_its_audit() {
         .arg(&plot)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "loadtest failed\n{stdout}\n{stderr}");
-    assert!(stdout.contains("audit       PASSED"), "{stdout}");
+    passed(&output);
 
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let report = read_report(&report);
     for field in [
         "purchases_per_sec",
         "tickets_per_sec",
@@ -78,13 +88,10 @@ fn without_a_waiting_room_the_server_sheds_and_the_audit_still_passes() {
         .arg(&report)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "loadtest failed\n{stdout}\n{stderr}");
-    assert!(stdout.contains("audit       PASSED"), "{stdout}");
+    let stdout = passed(&output);
     assert!(stdout.contains("overload    "), "{stdout}");
 
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let report = read_report(&report);
     assert_eq!(report["buyers"], 2200, "2 s at 1,000/s, then 2 s at 100/s");
     assert!(report["outcomes"]["refused"].as_u64().unwrap() > 0, "{report:#}");
     assert!(report["errors_by_status"]["503 overloaded"].as_u64().unwrap() > 0, "{report:#}");
@@ -113,12 +120,9 @@ fn a_rush_cut_short_counts_every_buyer_still_waiting_as_unfinished() {
         .arg(&report)
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "loadtest failed\n{stdout}\n{stderr}");
-    assert!(stdout.contains("audit       PASSED"), "{stdout}");
+    passed(&output);
 
-    let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    let report = read_report(&report);
     let outcomes = report["outcomes"].as_object().unwrap();
     let ended: u64 = outcomes.values().map(|count| count.as_u64().unwrap()).sum();
     assert_eq!(ended, report["arrived"].as_u64().unwrap(), "every arrival ends once: {report:#}");
@@ -134,10 +138,7 @@ fn a_server_pinned_to_one_cpu_is_rushed_and_audited() {
         .args(["--duration", "10s", "--hold-ttl", "1s", "--server-cpus", "0"])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "loadtest failed\n{stdout}\n{stderr}");
-    assert!(stdout.contains("audit       PASSED"), "{stdout}");
+    passed(&output);
 }
 
 #[test]

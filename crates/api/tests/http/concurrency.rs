@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use reqwest::StatusCode;
+use reqwest::{Response, StatusCode};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
@@ -194,7 +194,9 @@ async fn past_the_servers_capacity_requests_are_refused_at_the_door() {
     let server = Server::with(options).await;
     let show = show(&server).await;
 
-    let (stalled, retry_after, body) = refused_behind_a_stalled_request(&server, &show).await;
+    let (stalled, refused) = stall_until_a_page_is_refused(&server, &show, 1).await;
+    let retry_after = refused.headers().contains_key("retry-after");
+    let body: Value = refused.json().await.unwrap();
     assert_eq!(body["code"], "overloaded", "{body}");
     assert!(retry_after, "503 without Retry-After");
 
@@ -224,7 +226,7 @@ async fn a_full_door_turns_away_a_first_look_but_lets_a_purchase_through() {
     let body = json!({ "performance_id": show.performance, "section": STANDING, "quantity": 2 });
     let held = reserved_ids(server.reserve(&buyer, body.clone()).await).await;
 
-    let stalled = stall_until_a_page_is_refused(&server, &show, 3).await;
+    let (stalled, _) = stall_until_a_page_is_refused(&server, &show, 3).await;
     let refused = server.reserve(&buyer, body).await;
     assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE, "a reserve at 3 of 4");
     let order = json_of(server.purchase(&buyer, &held, "tok").await, StatusCode::OK).await;
@@ -240,7 +242,7 @@ async fn a_refused_reserve_leaves_its_connection_open_for_the_next_request() {
     let server = Server::with(options).await;
     let show = show(&server).await;
     let buyer = user(&server).await;
-    let _stalled = stall_until_a_page_is_refused(&server, &show, 3).await;
+    let (_stalled, _) = stall_until_a_page_is_refused(&server, &show, 3).await;
 
     let address = server.base.trim_start_matches("http://").to_owned();
     let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
@@ -293,8 +295,9 @@ async fn exchange(connection: &mut tokio::net::TcpStream, request: &str) -> Stri
 }
 
 /// Opens `count` connections each holding a place at the door with a
-/// request whose body never finishes, until a page request is refused;
-/// answers with the open connections.
+/// request whose body never finishes (it stays in flight while its
+/// connection is open), then asks for the page until it is refused;
+/// answers with the open connections and the refusal.
 ///
 /// If a page request of ours is in flight when a stalled one arrives, the
 /// stalled one may be the one refused (and its connection closed), so the
@@ -303,7 +306,7 @@ async fn stall_until_a_page_is_refused(
     server: &Server,
     show: &Show,
     count: usize,
-) -> Vec<tokio::net::TcpStream> {
+) -> (Vec<tokio::net::TcpStream>, Response) {
     let address = server.base.trim_start_matches("http://").to_owned();
     let head = format!(
         "POST /cities HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN}\r\n\
@@ -321,44 +324,11 @@ async fn stall_until_a_page_is_refused(
         for _ in 0..20 {
             let response = server.get(&show.performance_path()).await;
             if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-                return stalled;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
-    }
-    panic!("no page request was refused behind {count} stalled ones");
-}
-
-/// Holds the server's one place with a request whose body never finishes
-/// (it stays in flight while its connection is open), then asks for the
-/// page until it is refused: the open connection, `Retry-After`'s presence
-/// and the refusal's body.
-///
-/// If one of our page requests happens to be in flight when the stalled
-/// one arrives, the stalled one is the one refused, so that is tried again.
-async fn refused_behind_a_stalled_request(
-    server: &Server,
-    show: &Show,
-) -> (tokio::net::TcpStream, bool, Value) {
-    let address = server.base.trim_start_matches("http://").to_owned();
-    let head = format!(
-        "POST /cities HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN}\r\n\
-         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":"
-    );
-    for _ in 0..20 {
-        let mut stalled = tokio::net::TcpStream::connect(&address).await.unwrap();
-        tokio::io::AsyncWriteExt::write_all(&mut stalled, head.as_bytes()).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-
-        for _ in 0..20 {
-            let response = server.get(&show.performance_path()).await;
-            if response.status() == StatusCode::SERVICE_UNAVAILABLE {
-                let retry_after = response.headers().contains_key("retry-after");
-                return (stalled, retry_after, response.json().await.unwrap());
+                return (stalled, response);
             }
             assert_eq!(response.status(), StatusCode::OK);
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
-    panic!("no page request was ever refused behind a stalled one");
+    panic!("no page request was refused behind {count} stalled ones");
 }
