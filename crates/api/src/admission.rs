@@ -18,26 +18,32 @@
 //! The shares round down (but never below one), so at a small `max` two
 //! stages may share a limit: at 4, browsing and reserving both stop at 3.
 //!
-//! TODO: an admitted request whose body never finishes keeps its place
-//! until its connection closes: actix times out a request's head, not its
-//! body, so idle clients could fill the door. A deadline on reading bodies
-//! would close that.
+//! An admitted request must bring its body within a deadline of its head.
+//! actix times out a request's head, not its body, so without one a client
+//! that never finished its body would keep its place for as long as its
+//! connection stayed open, and a few idle clients could fill the door.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_web::body::{EitherBody, MessageBody};
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::error::PayloadError;
 use actix_web::http::{header, Method};
 use actix_web::middleware::Next;
-use actix_web::{web, ResponseError};
+use actix_web::{web, HttpMessage as _, ResponseError};
 
 use crate::problem::Problem;
 
 pub struct Admission {
     in_flight: AtomicUsize,
     max: usize,
+    /// How long an admitted request's body may take to arrive.
+    body_deadline: Duration,
 }
 
 /// How far along a sale a request is.
@@ -89,8 +95,8 @@ impl Drop for Admitted {
 }
 
 impl Admission {
-    pub fn new(max: usize) -> Admission {
-        Admission { in_flight: AtomicUsize::new(0), max }
+    pub fn new(max: usize, body_deadline: Duration) -> Admission {
+        Admission { in_flight: AtomicUsize::new(0), max, body_deadline }
     }
 
     /// Requests admitted and not yet answered.
@@ -126,7 +132,7 @@ const ALWAYS_ADMITTED: [&str; 2] = ["/health", "/metrics"];
 
 /// The middleware: admits the request or refuses it at once.
 pub async fn admit(
-    request: ServiceRequest,
+    mut request: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
     let admission =
@@ -135,7 +141,10 @@ pub async fn admit(
         Some(admission) if !ALWAYS_ADMITTED.contains(&request.path()) => {
             let stage = Stage::of(request.method(), request.path());
             match admission.admit(stage) {
-                Some(admitted) => Some(admitted),
+                Some(admitted) => {
+                    bound_body_in_time(&mut request, admission.body_deadline);
+                    Some(admitted)
+                }
                 None => return Ok(refuse(request, stage).await),
             }
         }
@@ -180,6 +189,61 @@ async fn drain_small_body(request: &mut ServiceRequest) {
         actix_web::rt::time::timeout(DRAIN_WAIT, payload.to_bytes_limited(DRAIN_MAX_BYTES)).await;
 }
 
+/// Gives the request's body until `deadline` from now to arrive whole.
+/// A request without a body needs no deadline.
+fn bound_body_in_time(request: &mut ServiceRequest, deadline: Duration) {
+    let no_body = !request.headers().contains_key(header::TRANSFER_ENCODING)
+        && request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_none_or(|length| length.as_bytes() == b"0");
+    if no_body {
+        return;
+    }
+    let body = request.take_payload();
+    let deadline = actix_web::rt::time::Instant::now() + deadline;
+    let in_time = BodyInTime { body, deadline, timer: None };
+    request.set_payload(Payload::Stream { payload: Box::pin(in_time) });
+}
+
+/// A body that fails with [`body_too_slow`] once its deadline has passed.
+struct BodyInTime {
+    body: Payload,
+    deadline: actix_web::rt::time::Instant,
+    /// Set the first time the body is not all there: most bodies come with
+    /// their head and never need a timer.
+    timer: Option<Pin<Box<actix_web::rt::time::Sleep>>>,
+}
+
+impl futures_core::Stream for BodyInTime {
+    type Item = Result<web::Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Poll::Ready(chunk) = Pin::new(&mut self.body).poll_next(context) {
+            return Poll::Ready(chunk);
+        }
+
+        let deadline = self.deadline;
+        let timer =
+            self.timer.get_or_insert_with(|| Box::pin(actix_web::rt::time::sleep_until(deadline)));
+        match timer.as_mut().poll(context) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(body_too_slow()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// The error a body past its deadline ends with; see [`is_body_too_slow`].
+fn body_too_slow() -> PayloadError {
+    let error = std::io::Error::new(std::io::ErrorKind::TimedOut, "the body came too slowly");
+    PayloadError::Io(error)
+}
+
+/// Whether a body read failed because its deadline passed.
+pub fn is_body_too_slow(error: &PayloadError) -> bool {
+    matches!(error, PayloadError::Io(error) if error.kind() == std::io::ErrorKind::TimedOut)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,7 +275,7 @@ mod tests {
 
     #[test]
     fn a_full_server_turns_away_browsing_first_and_finishing_last() {
-        let door = Arc::new(Admission::new(8));
+        let door = Arc::new(Admission::new(8, Duration::from_secs(10)));
         let mut held: Vec<Admitted> = (0..6).map(|_| door.admit(Stage::Browse).unwrap()).collect();
 
         assert!(door.admit(Stage::Browse).is_none(), "6 of 8 is three quarters");
@@ -228,7 +292,7 @@ mod tests {
 
     #[test]
     fn a_door_of_one_still_admits_every_stage() {
-        let door = Arc::new(Admission::new(1));
+        let door = Arc::new(Admission::new(1, Duration::from_secs(10)));
         for stage in [Stage::Browse, Stage::Hold, Stage::Finish] {
             let admitted = door.admit(stage);
             assert!(admitted.is_some(), "{stage:?}");

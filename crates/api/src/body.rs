@@ -76,6 +76,11 @@ impl FromRequest for RawBody {
 
 fn payload_problem(error: actix_web::Error) -> Problem {
     match error.as_error::<PayloadError>() {
+        Some(error) if crate::admission::is_body_too_slow(error) => Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body-too-slow",
+            "the body did not arrive in time after the request's head",
+        ),
         Some(PayloadError::Overflow) => Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "body-too-large",

@@ -65,6 +65,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_http_in_flight: u32,
 
+    /// How long a request's body may take to arrive after its head before
+    /// the request is refused with 408, such as 10s.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub body_timeout: Duration,
+
     /// Threads the performance actors spread over (default: one per core).
     #[arg(long)]
     pub shards: Option<usize>,
@@ -180,6 +185,7 @@ impl ServeArgs {
             catalogue: self.catalogue,
             max_in_flight: self.max_in_flight as usize,
             max_http_in_flight: self.max_http_in_flight as usize,
+            body_timeout: self.body_timeout,
             shard_count: self.shards.unwrap_or(cores).max(1),
             checkout_ttl: self.checkout_ttl,
             http_workers: self.http_workers.unwrap_or(cores).max(1),

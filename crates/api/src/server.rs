@@ -54,6 +54,9 @@ pub struct ServerConfig {
     /// How many requests the whole server may have in flight before more are
     /// refused with 503 at the door.
     pub max_http_in_flight: usize,
+    /// How long an admitted request's body may take to arrive after its
+    /// head; a slower one is refused with 408 and frees its place.
+    pub body_timeout: Duration,
     pub shard_count: usize,
     /// How long a checkout's tickets stay held while the buyer pays.
     pub checkout_ttl: Duration,
@@ -168,7 +171,7 @@ pub async fn start(config: ServerConfig) -> anyhow::Result<Running> {
         pages: Default::default(),
     });
     let sandbox = payments.sandbox.clone();
-    let admission = web::Data::new(Admission::new(config.max_http_in_flight));
+    let admission = web::Data::new(Admission::new(config.max_http_in_flight, config.body_timeout));
     let admission_for_workers = admission.clone().into_inner();
     let mounted_sandbox = sandbox.clone();
     let server = HttpServer::new(move || {

@@ -106,6 +106,7 @@ fn server_config(data_dir: &std::path::Path) -> ServerConfig {
         catalogue: CatalogueChoice::Empty,
         max_in_flight: 4096,
         max_http_in_flight: 4096,
+        body_timeout: Duration::from_secs(10),
         shard_count: 2,
         checkout_ttl: Duration::from_secs(600),
         http_workers: 2,

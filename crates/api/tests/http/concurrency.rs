@@ -216,6 +216,24 @@ async fn past_the_servers_capacity_requests_are_refused_at_the_door() {
 }
 
 #[actix_web::test]
+async fn a_body_that_never_finishes_is_refused_in_time_and_frees_its_place() {
+    let body_timeout = std::time::Duration::from_millis(300);
+    let options = Options { max_http_in_flight: 1, body_timeout, ..Options::default() };
+    let server = Server::with(options).await;
+    let show = show(&server).await;
+    let cities_before = server.get("/cities").await.text().await.unwrap();
+
+    let (mut stalled, _) = stall_until_a_page_is_refused(&server, &show, 1).await;
+    let answer = exchange(&mut stalled[0], "").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(answer.contains("body-too-slow"), "{answer}");
+
+    let page = server.get(&show.performance_path()).await;
+    assert_eq!(page.status(), StatusCode::OK, "the slow body kept its place at the door");
+    assert_eq!(server.get("/cities").await.text().await.unwrap(), cities_before);
+}
+
+#[actix_web::test]
 async fn a_full_door_turns_away_a_first_look_but_lets_a_purchase_through() {
     // Four places: browsing and reserving come in below three, finishing a
     // sale below four.

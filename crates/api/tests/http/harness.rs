@@ -25,6 +25,7 @@ pub struct Options {
     pub catalogue: CatalogueChoice,
     pub max_in_flight: usize,
     pub max_http_in_flight: usize,
+    pub body_timeout: Duration,
     pub payments: PaymentsConfig,
     pub provider_timeout: Duration,
     /// Where receipts go; `None`: files in the data dir.
@@ -39,6 +40,7 @@ impl Default for Options {
             catalogue: CatalogueChoice::Empty,
             max_in_flight: 4096,
             max_http_in_flight: 4096,
+            body_timeout: Duration::from_secs(10),
             payments: PaymentsConfig::Instant,
             provider_timeout: Duration::from_secs(10),
             receipts: None,
@@ -73,6 +75,7 @@ impl Server {
             catalogue: options.catalogue,
             max_in_flight: options.max_in_flight,
             max_http_in_flight: options.max_http_in_flight,
+            body_timeout: options.body_timeout,
             shard_count: 2,
             checkout_ttl: options.hold_ttl,
             http_workers: 2,
