@@ -116,18 +116,21 @@ pub struct RushArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
 
+    // The next four shape the server this harness starts itself. With
+    // `--target` that server is already running as it is: given there,
+    // they are refused rather than silently ignored.
     /// The hold time of the server this harness starts itself.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = parse_duration, conflicts_with = "target")]
     pub hold_ttl: Duration,
 
     /// The `--max-in-flight` of the server this harness starts itself:
     /// requests waiting for one performance before it answers 503.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "target")]
     pub server_max_in_flight: Option<u32>,
 
     /// The `--max-http-in-flight` of the server this harness starts itself:
     /// requests in the whole server before it refuses at the door.
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "target")]
     pub server_max_http_in_flight: Option<u32>,
 
     /// Runs the server this harness starts itself on these CPUs only, as
@@ -135,7 +138,7 @@ pub struct RushArgs {
     /// under `taskset -c 1` and the server on 0, neither takes CPU from
     /// the other: an overload can then offer more than the server can
     /// serve. Needs util-linux's `taskset`.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "target")]
     pub server_cpus: Option<String>,
 
     /// Seeds the buyers' choices, for a repeatable rush.
@@ -231,7 +234,42 @@ fn parse_quantity(text: &str) -> Result<(u32, u32), String> {
 
 #[cfg(test)]
 mod tests {
+    use clap::error::ErrorKind;
+    use clap::Parser;
+
     use super::*;
+
+    #[derive(Parser)]
+    struct Rush {
+        #[command(flatten)]
+        args: RushArgs,
+    }
+
+    const TARGET: [&str; 3] = ["rush", "--target", "http://127.0.0.1:8080"];
+
+    #[test]
+    fn flags_for_a_self_started_server_are_refused_with_a_target() {
+        for flag in [
+            ["--hold-ttl", "2s"],
+            ["--server-max-in-flight", "1"],
+            ["--server-max-http-in-flight", "1"],
+            ["--server-cpus", "0"],
+        ] {
+            let error = Rush::try_parse_from(TARGET.into_iter().chain(flag)).err();
+            let error = error.unwrap_or_else(|| panic!("{flag:?} with --target was taken"));
+            assert_eq!(error.kind(), ErrorKind::ArgumentConflict, "{flag:?}: {error}");
+            assert!(error.to_string().contains("--target"), "{error}");
+
+            let alone = Rush::try_parse_from(["rush"].into_iter().chain(flag));
+            assert!(alone.is_ok(), "{flag:?} without --target");
+        }
+    }
+
+    #[test]
+    fn a_target_alone_takes_the_default_hold_time_without_conflict() {
+        let rush = Rush::try_parse_from(TARGET).unwrap();
+        assert_eq!(rush.args.hold_ttl, Duration::from_secs(5));
+    }
 
     #[test]
     fn quantities_and_rates_parse() {

@@ -14,12 +14,13 @@
 //!   the ticket list.
 //!
 //! `oversold` counts tickets sold twice or sold to nobody we know of; it
-//! must be 0.
+//! must be 0. When the server's state cannot be read (it died in the rush),
+//! there is no audit: `oversold` is `None` and the report fails.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use serde::Serialize;
 
 use crate::client::{Api, Failure, PerformanceRef, PerformanceView, TicketView};
@@ -51,6 +52,9 @@ pub struct ServerState {
     pub section_available: BTreeMap<String, u32>,
 }
 
+/// The audit's findings. One not done (see [`not_done`]) has only the
+/// ledger's counts (`acked_orders`, `acked_tickets`, `unknown_tickets`,
+/// `double_sold`); the server's are 0 and mean nothing.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct AuditReport {
     pub passed: bool,
@@ -67,7 +71,9 @@ pub struct AuditReport {
     pub unexplained_sold: u64,
     /// Tickets of acknowledged orders that are not purchased.
     pub lost: u64,
-    pub oversold: u64,
+    /// `None` (`null`) when the server's state could not be read: unknown,
+    /// not 0.
+    pub oversold: Option<u64>,
     pub available_listed: u64,
     pub available_shown: u32,
     pub problems: Vec<String>,
@@ -78,19 +84,17 @@ pub fn audit(ledger: &Ledger, server: &ServerState) -> AuditReport {
     let mut report = AuditReport {
         capacity: server.capacity,
         tickets_listed: server.tickets.len() as u64,
-        acked_orders: ledger.acked.len() as u64,
         available_shown: server.available,
         ..AuditReport::default()
     };
     let status = listed_statuses(server, &mut report);
-    let acked = acked_tickets(ledger, &mut report);
-    let unknown: HashSet<&str> = ledger.unknown.iter().flatten().map(String::as_str).collect();
-    report.unknown_tickets = unknown.iter().filter(|id| !acked.contains(*id)).count() as u64;
+    let (acked, unknown) = ledger_counts(ledger, &mut report);
 
     check_sales(ledger, &status, &acked, &unknown, &mut report);
     check_availability(server, &mut report);
 
-    report.oversold = report.double_sold + report.unexplained_sold;
+    let oversold = report.double_sold + report.unexplained_sold;
+    report.oversold = Some(oversold);
     let upper = report.acked_tickets + report.unknown_tickets;
     if report.sold < report.acked_tickets || report.sold > upper {
         let problem = format!(
@@ -99,8 +103,34 @@ pub fn audit(ledger: &Ledger, server: &ServerState) -> AuditReport {
         );
         note(&mut report, problem);
     }
-    report.passed = report.problems.is_empty() && report.oversold == 0 && report.lost == 0;
+    report.passed = report.problems.is_empty() && oversold == 0 && report.lost == 0;
     report
+}
+
+/// The audit of a server whose state could not be read, as when it died
+/// in the rush: failed, saying why, with what the ledger alone can tell;
+/// the rush's own figures are still worth reporting.
+pub fn not_done(ledger: &Ledger, error: &anyhow::Error) -> AuditReport {
+    let problem = format!(
+        "the audit could not read the server's state: {error:#}; \
+         nothing was audited, so sold, lost and oversold are unknown"
+    );
+    let mut report = AuditReport { problems: vec![problem], ..AuditReport::default() };
+    ledger_counts(ledger, &mut report);
+    report
+}
+
+/// The tickets of acknowledged orders and those of unknown outcome, with
+/// their counts noted.
+fn ledger_counts<'a>(
+    ledger: &'a Ledger,
+    report: &mut AuditReport,
+) -> (HashSet<&'a str>, HashSet<&'a str>) {
+    report.acked_orders = ledger.acked.len() as u64;
+    let acked = acked_tickets(ledger, report);
+    let unknown: HashSet<&str> = ledger.unknown.iter().flatten().map(String::as_str).collect();
+    report.unknown_tickets = unknown.iter().filter(|id| !acked.contains(*id)).count() as u64;
+    (acked, unknown)
 }
 
 /// The most problems a report lists one by one: past a few, more of the
@@ -269,14 +299,16 @@ fn failed(what: &str, failure: Failure) -> anyhow::Error {
     anyhow::anyhow!("{what}: {failure}")
 }
 
-/// Ties [`settled_state`] and [`audit`] together.
-pub async fn run(
-    api: &Api,
-    performance: &PerformanceRef,
-    ledger: &Ledger,
-) -> anyhow::Result<AuditReport> {
-    let state = settled_state(api, performance).await.context("reading the server's state")?;
-    Ok(audit(ledger, &state))
+/// Ties [`settled_state`] and [`audit`] together; a state that cannot be
+/// read is an audit [`not_done`], not an error, so the rush is reported.
+pub async fn run(api: &Api, performance: &PerformanceRef, ledger: &Ledger) -> AuditReport {
+    match settled_state(api, performance).await {
+        Ok(state) => audit(ledger, &state),
+        Err(error) => {
+            tracing::error!("the audit could not read the server's state: {error:#}");
+            not_done(ledger, &error)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -313,7 +345,7 @@ mod tests {
         let (ledger, server) = honest();
         let report = audit(&ledger, &server);
         assert!(report.passed, "{report:?}");
-        assert_eq!((report.sold, report.acked_tickets, report.oversold), (2, 2, 0));
+        assert_eq!((report.sold, report.acked_tickets, report.oversold), (2, 2, Some(0)));
     }
 
     #[test]
@@ -322,7 +354,7 @@ mod tests {
         ledger.acked.push(order("o2", &["1-1"]));
         let report = audit(&ledger, &server);
         assert!(!report.passed);
-        assert_eq!((report.double_sold, report.oversold), (1, 1));
+        assert_eq!((report.double_sold, report.oversold), (1, Some(1)));
     }
 
     #[test]
@@ -331,7 +363,7 @@ mod tests {
         server.tickets[2].status = "purchased".into();
         let report = audit(&ledger, &server);
         assert!(!report.passed);
-        assert_eq!((report.unexplained_sold, report.oversold), (1, 1));
+        assert_eq!((report.unexplained_sold, report.oversold), (1, Some(1)));
     }
 
     #[test]
@@ -350,7 +382,7 @@ mod tests {
         ledger.sold_before.insert("1-0".into());
         let report = audit(&ledger, &server);
         assert!(!report.passed);
-        assert_eq!(report.oversold, 1);
+        assert_eq!(report.oversold, Some(1));
     }
 
     #[test]
@@ -361,7 +393,7 @@ mod tests {
         server.section_available.insert("A".into(), 1);
         let report = audit(&ledger, &server);
         assert!(!report.passed);
-        assert_eq!((report.lost, report.oversold), (1, 0));
+        assert_eq!((report.lost, report.oversold), (1, Some(0)));
     }
 
     #[test]
@@ -370,7 +402,22 @@ mod tests {
         server.available = 2;
         let report = audit(&ledger, &server);
         assert!(!report.passed);
-        assert_eq!(report.oversold, 0);
+        assert_eq!(report.oversold, Some(0));
         assert!(report.problems[0].contains("shows 2 available"), "{:?}", report.problems);
+    }
+
+    #[test]
+    fn an_audit_not_done_fails_and_claims_no_oversold_count() {
+        let (ledger, _) = honest();
+        let error = anyhow::anyhow!("viewing the performance: transport");
+        let report = not_done(&ledger, &error);
+        assert!(!report.passed);
+        assert_eq!(report.oversold, None);
+        assert_eq!((report.acked_orders, report.acked_tickets), (1, 2));
+        assert!(
+            report.problems[0].starts_with("the audit could not read the server's state: viewing"),
+            "{:?}",
+            report.problems
+        );
     }
 }

@@ -117,7 +117,7 @@ async fn rush_at(
 
     let mut ledger = finished.ledger.clone();
     ledger.sold_before = sold_before;
-    let audit = settle_and_audit(&api, &performance, &ledger, finished.latest_hold).await?;
+    let audit = settle_and_audit(&api, &performance, &ledger, finished.latest_hold).await;
     let cpu = CpuReport {
         server: cpu_before.0.zip(cpu_after.0).map(|(b, a)| CpuUse::between(b, a, wall)),
         database: database_before.zip(database_after).map(|(b, a)| CpuUse::between(b, a, wall)),
@@ -154,9 +154,17 @@ async fn prepare(
     Ok((performance, sold))
 }
 
-/// The server's CPU (when it is our child) and ours.
+/// The server's CPU (when it is our child) and ours. A server that died in
+/// the rush has none to read: its CPU is left out of the report, which is
+/// still worth writing.
 fn cpu_readings(server_pid: Option<u32>) -> anyhow::Result<(Option<Duration>, Duration)> {
-    let server = server_pid.map(|pid| cpu_time(Some(pid))).transpose()?;
+    let server = server_pid.and_then(|pid| match cpu_time(Some(pid)) {
+        Ok(cpu) => Some(cpu),
+        Err(error) => {
+            tracing::warn!("no server CPU: {error:#}");
+            None
+        }
+    });
     Ok((server, cpu_time(None)?))
 }
 
@@ -168,7 +176,7 @@ async fn settle_and_audit(
     performance: &PerformanceRef,
     ledger: &audit::Ledger,
     latest_hold: Option<SystemTime>,
-) -> anyhow::Result<AuditReport> {
+) -> AuditReport {
     let left = latest_hold.and_then(|until| until.duration_since(SystemTime::now()).ok());
     match left {
         Some(left) if left <= HOLD_WAIT_MAX => {

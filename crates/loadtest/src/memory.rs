@@ -15,7 +15,9 @@ const EVERY: Duration = Duration::from_millis(200);
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
 pub struct Rss {
     pub peak_mib: f64,
-    pub end_mib: f64,
+    /// `None` when the server was gone by the end (it died in the rush):
+    /// its last reading while alive is not its memory at the end.
+    pub end_mib: Option<f64>,
 }
 
 /// Samples a process's memory until dropped or [`Sampler::stop`]ped.
@@ -35,9 +37,16 @@ impl Sampler {
     pub async fn stop(mut self, pid: u32) -> Option<Rss> {
         self.task.abort();
         let _ = (&mut self.task).await;
-        let mut readings = self.readings.lock();
-        note(&mut readings, pid);
-        *readings
+        let mut readings = *self.readings.lock();
+        match rss_mib(pid) {
+            Some(mib) => note(&mut readings, mib),
+            None => {
+                if let Some(rss) = &mut readings {
+                    rss.end_mib = None;
+                }
+            }
+        }
+        readings
     }
 }
 
@@ -52,14 +61,15 @@ async fn sample(pid: u32, readings: Arc<Mutex<Option<Rss>>>) {
     let mut ticks = tokio::time::interval(EVERY);
     loop {
         ticks.tick().await;
-        note(&mut readings.lock(), pid);
+        if let Some(mib) = rss_mib(pid) {
+            note(&mut readings.lock(), mib);
+        }
     }
 }
 
-fn note(readings: &mut Option<Rss>, pid: u32) {
-    let Some(mib) = rss_mib(pid) else { return };
+fn note(readings: &mut Option<Rss>, mib: f64) {
     let peak = readings.map_or(mib, |seen| seen.peak_mib.max(mib));
-    *readings = Some(Rss { peak_mib: peak, end_mib: mib });
+    *readings = Some(Rss { peak_mib: peak, end_mib: Some(mib) });
 }
 
 /// `VmRSS` of `pid`, in MiB.
@@ -84,5 +94,18 @@ mod tests {
         assert_eq!(parse_vm_rss(status), Some(2.0));
         assert_eq!(parse_vm_rss("Name:\tx\n"), None);
         assert!(rss_mib(std::process::id()).is_some_and(|mib| mib > 0.0));
+    }
+
+    #[tokio::test]
+    async fn a_process_gone_by_the_end_has_a_peak_but_no_end() {
+        let mut child = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let sampler = Sampler::start(child.id());
+        tokio::time::sleep(EVERY * 2).await;
+        child.kill().unwrap();
+        child.wait().unwrap();
+
+        let rss = sampler.stop(child.id()).await.unwrap();
+        assert!(rss.peak_mib > 0.0, "{rss:?}");
+        assert_eq!(rss.end_mib, None);
     }
 }

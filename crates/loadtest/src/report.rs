@@ -40,7 +40,9 @@ pub struct RushReport {
     /// Over every request of the rush.
     pub p50_ms: f64,
     pub p99_ms: f64,
-    pub oversold: u64,
+    /// The audit's: `null` when it could not be done (the server died in
+    /// the rush), for nothing is known then.
+    pub oversold: Option<u64>,
     /// Answers of status 500 and above.
     pub server_errors: u64,
     /// `view`, `seats`, `reserve`, `purchase`, `all` (every request) and
@@ -52,6 +54,7 @@ pub struct RushReport {
     /// The server's resident memory during the rush, sampled every 200 ms
     /// (`None` for a server the harness did not start).
     pub server_rss_peak_mib: Option<f64>,
+    /// `None` also for a server gone by the end (it died in the rush).
     pub server_rss_end_mib: Option<f64>,
     /// Connections the harness opened during the rush: none once its pool
     /// is open (accounts are signed up over it first), unless the server
@@ -84,7 +87,8 @@ pub struct OverloadReport {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CpuReport {
-    /// `None` for a server the harness did not start.
+    /// `None` for a server the harness did not start, or whose CPU could
+    /// not be read (it died in the rush).
     pub server: Option<CpuUse>,
     /// The database server's, for a baseline run on this machine.
     pub database: Option<CpuUse>,
@@ -184,7 +188,7 @@ pub fn build(context: Context, finished: &Finished, audit: AuditReport) -> RushR
         errors_by_status: stats.errors.clone(),
         cpu: context.cpu,
         server_rss_peak_mib: context.server_rss.map(|rss| rss.peak_mib),
-        server_rss_end_mib: context.server_rss.map(|rss| rss.end_mib),
+        server_rss_end_mib: context.server_rss.and_then(|rss| rss.end_mib),
         connections_opened: context.connections_opened,
         overload: overload(context.arrival, &stats.seconds),
         timeline: stats.seconds.iter().enumerate().map(|(t, s)| SecondReport::new(t, s)).collect(),
@@ -278,8 +282,10 @@ pub fn summary(report: &RushReport) -> String {
         cpu(report.cpu.server),
         cpu(Some(report.cpu.harness))
     );
-    if let (Some(peak), Some(end)) = (report.server_rss_peak_mib, report.server_rss_end_mib) {
-        let _ = writeln!(line, "memory      server {peak:.0} MiB at peak, {end:.0} MiB at the end");
+    if let Some(peak) = report.server_rss_peak_mib {
+        let end = report.server_rss_end_mib;
+        let end = end.map_or("gone by the end".into(), |end| format!("{end:.0} MiB at the end"));
+        let _ = writeln!(line, "memory      server {peak:.0} MiB at peak, {end}");
     }
     let opened = report.connections_opened;
     let _ = writeln!(line, "connections {opened} opened during the rush");
@@ -291,17 +297,27 @@ pub fn summary(report: &RushReport) -> String {
             o.offered_per_sec, o.completed_per_sec, o.reserves_per_sec, o.shed_per_sec
         );
     }
-    let audit = &report.audit;
-    let verdict = if audit.passed { "PASSED" } else { "FAILED" };
-    let _ = writeln!(
-        line,
-        "audit       {verdict}: {} sold = {} acknowledged + {} of unknown outcome at most; oversold {}, lost {}, {} available",
-        audit.sold, audit.acked_tickets, audit.unknown_tickets, audit.oversold, audit.lost, audit.available_listed
-    );
-    for problem in &audit.problems {
+    let _ = writeln!(line, "{}", audit_line(&report.audit));
+    for problem in &report.audit.problems {
         let _ = writeln!(line, "            {problem}");
     }
     out
+}
+
+/// The audit's verdict and counts; an audit not done has no counts of the
+/// server's to show.
+fn audit_line(audit: &AuditReport) -> String {
+    let Some(oversold) = audit.oversold else {
+        return format!(
+            "audit       NOT DONE: {} acknowledged, {} of unknown outcome; sold, oversold and lost unknown",
+            audit.acked_tickets, audit.unknown_tickets
+        );
+    };
+    let verdict = if audit.passed { "PASSED" } else { "FAILED" };
+    format!(
+        "audit       {verdict}: {} sold = {} acknowledged + {} of unknown outcome at most; oversold {oversold}, lost {}, {} available",
+        audit.sold, audit.acked_tickets, audit.unknown_tickets, audit.lost, audit.available_listed
+    )
 }
 
 #[cfg(test)]

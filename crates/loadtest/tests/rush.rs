@@ -1,9 +1,14 @@
 //! End to end: `loadtest rush` starts its own server, rushes the 300-place
 //! club with 1,000 buyers, audits it, and writes its report and plot; and
 //! the same without a waiting room against a server that sheds almost
-//! everything; and a rush whose time runs out with buyers still waiting.
+//! everything; and a rush whose time runs out with buyers still waiting;
+//! and a rush whose server is killed half-way, reported but not audited.
 
-use std::process::Command;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -165,4 +170,199 @@ fn a_target_off_this_machine_is_refused() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("not a loopback address"), "{stderr}");
+}
+
+/// A Boxoffice server of the test's own, as the harness would start it
+/// (`loadtest serve-boxoffice`), for a rush to `--target`; killed on drop.
+struct Server {
+    child: Child,
+    base: String,
+    _data_dir: tempfile::TempDir,
+}
+
+const ADMIN: &str = "rush-test-admin";
+
+impl Server {
+    fn start() -> Server {
+        let data_dir = tempfile::tempdir().unwrap();
+        let free = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let addr = free.local_addr().unwrap().to_string();
+        drop(free);
+        let child = loadtest()
+            .args(["serve-boxoffice", "--catalogue", "empty", "--payments", "instant"])
+            .args(["--hold-ttl", "1s", "--addr", &addr])
+            .arg("--data-dir")
+            .arg(data_dir.path())
+            .env("BOXOFFICE_ADMIN_TOKEN", ADMIN)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut server = Server { child, base: format!("http://{addr}/"), _data_dir: data_dir };
+        server.wait_until_up(&addr);
+        server
+    }
+
+    fn wait_until_up(&mut self, addr: &str) {
+        let started = Instant::now();
+        while !answers_health(addr) {
+            assert!(self.child.try_wait().unwrap().is_none(), "the server exited at start-up");
+            assert!(started.elapsed() < Duration::from_secs(60), "the server never came up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn answers_health(addr: &str) -> bool {
+    let Ok(mut stream) = TcpStream::connect(addr) else { return false };
+    let request = "GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n";
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
+    let mut answer = String::new();
+    let sent = stream.write_all(request.as_bytes()).is_ok();
+    sent && stream.read_to_string(&mut answer).is_ok() && answer.starts_with("HTTP/1.1 200")
+}
+
+/// A rush under way: its log lines as they come, and its summary.
+struct Running {
+    child: Child,
+    log: mpsc::Receiver<String>,
+    stdout: std::thread::JoinHandle<String>,
+}
+
+/// How long the tests below wait for anything: far more than it takes.
+const PATIENCE: Duration = Duration::from_secs(60);
+
+impl Running {
+    /// Starts `loadtest rush` with `args` and its info log, uncoloured.
+    fn start(args: &[&str]) -> Running {
+        let mut command = loadtest();
+        command.env("RUST_LOG", "info").env("NO_COLOR", "1").arg("rush").args(args);
+        let mut child = command.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let (lines, log) = mpsc::channel();
+        let stderr = BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stderr.lines().map_while(Result::ok) {
+                let _ = lines.send(line);
+            }
+        });
+        let mut stdout = child.stdout.take().unwrap();
+        let stdout = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stdout.read_to_string(&mut text);
+            text
+        });
+        Running { child, log, stdout }
+    }
+
+    /// The first log line holding `wanted`.
+    fn log_line(&mut self, wanted: &str) -> String {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.log.recv_timeout(left) {
+                Ok(line) if line.contains(wanted) => return line,
+                Ok(_) => {}
+                Err(error) => panic!("no {wanted:?} in the rush's log ({error})"),
+            }
+        }
+    }
+
+    /// Waits for the rush to end: its exit status, summary and the rest of
+    /// its log.
+    fn finish(mut self) -> (ExitStatus, String, String) {
+        let deadline = Instant::now() + PATIENCE;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the rush did not end within {PATIENCE:?}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let log: Vec<String> = self.log.iter().collect();
+        (status, self.stdout.join().unwrap(), log.join("\n"))
+    }
+}
+
+/// A rush of the club at 200 buyers a second for 4 s, its report to
+/// `report`, after `first` of the arguments.
+fn rush_losing_its_server(first: &[&str], report: &std::path::Path) -> Running {
+    let mut args = first.to_vec();
+    args.extend(["--layout", "club", "--buyers", "800", "--arrival-rate", "200/s"]);
+    args.extend(["--duration", "4s", "--accounts", "100", "--quantity", "1", "--pay-share", "1"]);
+    args.extend(["--report", report.to_str().unwrap()]);
+    Running::start(&args)
+}
+
+/// What a rush whose server was killed a second in must still say: the
+/// figures measured, and an audit not done, so no pass.
+fn reported_unaudited(
+    status: ExitStatus,
+    stdout: &str,
+    log: &str,
+    report: &std::path::Path,
+) -> Value {
+    assert_eq!(status.code(), Some(2), "not the exit of a failed audit\n{stdout}\n{log}");
+    assert!(stdout.contains("audit       NOT DONE"), "{stdout}\n{log}");
+
+    let report = read_report(report);
+    let audit = &report["audit"];
+    assert_eq!(audit["passed"], false, "{report:#}");
+    assert!(report["oversold"].is_null(), "nothing audited, nothing to count: {report:#}");
+    assert!(audit["oversold"].is_null(), "{report:#}");
+    let problem = audit["problems"][0].as_str().unwrap();
+    assert!(problem.starts_with("the audit could not read the server's state"), "{problem}");
+    // A second of a living server, then refusals: both measured.
+    assert!(report["purchases"].as_u64().unwrap() > 0, "{report:#}");
+    assert_eq!(audit["acked_orders"], report["purchases"], "{report:#}");
+    assert!(report["ops"]["all"]["count"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(report["p99_ms"].as_f64().is_some(), "{report:#}");
+    assert!(report["errors_by_status"]["transport"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(report["outcomes"]["failed"].as_u64().unwrap() > 0, "{report:#}");
+    report
+}
+
+#[test]
+fn a_target_killed_mid_rush_is_reported_but_not_passed() {
+    let mut server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("lost.json");
+    let target = ["--target", &server.base, "--admin-token", ADMIN];
+    let mut rush = rush_losing_its_server(&target, &report);
+
+    rush.log_line("connections open");
+    std::thread::sleep(Duration::from_secs(1));
+    server.child.kill().unwrap();
+    let (status, stdout, log) = rush.finish();
+
+    let report = reported_unaudited(status, &stdout, &log, &report);
+    assert!(report["cpu"]["server"].is_null(), "not ours to measure: {report:#}");
+}
+
+#[test]
+fn a_self_started_server_killed_mid_rush_is_reported_but_not_passed() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = dir.path().join("lost.json");
+    let mut rush = rush_losing_its_server(&["--hold-ttl", "1s"], &report);
+
+    let started = rush.log_line("server started");
+    let pid = started.split_whitespace().find_map(|field| field.strip_prefix("pid="));
+    let pid = pid.unwrap_or_else(|| panic!("no pid in {started:?}")).to_owned();
+    rush.log_line("connections open");
+    std::thread::sleep(Duration::from_secs(1));
+    let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    assert!(killed.success(), "kill -KILL {pid}");
+    let (status, stdout, log) = rush.finish();
+
+    let report = reported_unaudited(status, &stdout, &log, &report);
+    assert!(report["server_rss_peak_mib"].as_f64().unwrap() > 0.0, "{report:#}");
+    assert!(report["server_rss_end_mib"].is_null(), "it had no memory at the end: {report:#}");
 }
