@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # What a refusal at the door costs the server, against the trivial endpoint.
 # Starts a server whose door has one place (--max-http-in-flight 1), holds
-# that place with a request whose body never finishes, then runs wrk on
-# `GET /health` (never refused) and on `GET /cities` (refused with 503),
-# and prints both rates and the server's CPU for each.
+# that place with a request whose body never finishes (--body-timeout 1h
+# lets it wait), then runs wrk on `GET /health` (never refused) and on
+# `GET /cities` (refused with 503), and prints both rates and the server's
+# CPU for each.
 #
 #   crates/benches/wrk/refusals.sh [BINARY]
 #
@@ -22,7 +23,8 @@ cpu_ms() { awk '{ print ($14 + $15) * 10 }' "/proc/$1/stat"; }
 
 data=$(mktemp -d)
 "$binary" serve --addr "127.0.0.1:$port" --data-dir "$data/store" --catalogue empty \
-    --payments instant --admin-token bench --max-http-in-flight 1 >"$data/server.log" 2>&1 &
+    --payments instant --admin-token bench --max-http-in-flight 1 --body-timeout 1h \
+    >"$data/server.log" 2>&1 &
 server=$!
 stall=
 trap 'kill $server $stall 2>/dev/null; rm -rf "$data"' EXIT

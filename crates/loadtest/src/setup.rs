@@ -2,7 +2,7 @@
 //! admin API, or found by browsing) and one account per buyer.
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{bail, Context as _};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -101,24 +101,34 @@ fn store(
     Ok(())
 }
 
-/// One sign-up, retried while the server sheds load (503).
+/// How long one sign-up keeps trying while the server sheds load, and the
+/// longest pause between tries.
+const REGISTER_PATIENCE: Duration = Duration::from_secs(60);
+const RETRY_WAIT_MAX: Duration = Duration::from_secs(1);
+
+/// One sign-up, retried while the server sheds load (503). The pauses
+/// double and are jittered: sign-ups refused together must not all come
+/// back together, or a server with a small door refuses them again.
 async fn register_one(api: &Api, run: &str, index: usize) -> anyhow::Result<Account> {
     let phone =
         format!("+41 44 {:03} {:02} {:02}", index / 10_000 % 1000, index / 100 % 100, index % 100);
+    let given_up = Instant::now() + REGISTER_PATIENCE;
     let mut wait = Duration::from_millis(50);
-    for attempt in 0..8 {
+    for attempt in 0.. {
         // A new address each try: a timed-out try may have registered.
         let email = format!("buyer-{index}-{attempt}@{run}.loadtest.invalid");
         match api.register(&format!("Buyer {index}"), &email, &phone).await {
             Ok(account) => return Ok(account),
-            Err(Failure::Status { status: 503, .. }) | Err(Failure::Timeout) => {
-                tokio::time::sleep(wait).await;
-                wait *= 2;
+            Err(Failure::Status { status: 503, .. }) | Err(Failure::Timeout)
+                if Instant::now() < given_up =>
+            {
+                tokio::time::sleep(wait.mul_f64(rand::random_range(0.5..=1.0))).await;
+                wait = (wait * 2).min(RETRY_WAIT_MAX);
             }
             Err(failure) => bail!("registering buyer {index}: {failure}"),
         }
     }
-    bail!("registering buyer {index}: the server kept refusing")
+    unreachable!("the tries end by returning")
 }
 
 /// A progress bar on stderr (hidden when stderr is not a terminal).
