@@ -15,6 +15,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::connections::{Connections, Lost};
+use crate::gate::Turn;
 
 /// Why a call did not succeed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -214,6 +215,12 @@ impl Api {
         self.connections.opened()
     }
 
+    /// How long requests waited for a free connection since the last call
+    /// (see [`Connections::take_waits`]).
+    pub fn take_pool_waits(&self) -> hdrhistogram::Histogram<u64> {
+        self.connections.take_waits()
+    }
+
     pub fn has_admin_token(&self) -> bool {
         self.admin_token.is_some()
     }
@@ -227,8 +234,20 @@ impl Api {
         bearer: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> Reply<T> {
+        self.call_in_turn(Turn::UnderWay, method, path, bearer, body).await
+    }
+
+    /// [`Api::call`], waiting in `turn` when every connection is busy.
+    async fn call_in_turn<T: DeserializeOwned>(
+        &self,
+        turn: Turn,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> Reply<T> {
         let request = self.request(method, path, bearer, body)?;
-        let answer = self.connections.send(request).await?;
+        let answer = self.connections.send(request, turn).await?;
         if !(200..300).contains(&answer.status) {
             let (code, detail) = problem(&answer.body);
             return Err(Failure::Status { status: answer.status, code, detail });
@@ -275,9 +294,10 @@ impl Api {
         self.get(&performance.path()).await
     }
 
-    /// A performance's page as a buyer reads it.
+    /// A performance's page as a buyer arriving reads it: a buyer's first
+    /// request, which waits behind buyers under way when the pool is busy.
     pub async fn glance(&self, performance: &PerformanceRef) -> Reply<Glance> {
-        self.get(&performance.path()).await
+        self.call_in_turn(Turn::Arriving, Method::GET, &performance.path(), None, None).await
     }
 
     /// One page of a performance's tickets, after the ticket id `after`, as

@@ -11,10 +11,11 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use bytes::Bytes;
+use hdrhistogram::Histogram;
 use http_body_util::{BodyExt as _, Full};
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper::header::{HeaderValue, HOST};
@@ -23,7 +24,8 @@ use hyper_util::rt::TokioIo;
 use parking_lot::Mutex;
 use reqwest::Url;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+
+use crate::gate::{Gate, Turn};
 
 /// How long opening a connection may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -53,9 +55,10 @@ pub struct Connections {
     address: String,
     /// The `Host` header every request carries.
     host: HeaderValue,
-    /// One permit per connection: a request holds one from checkout to
-    /// return, so no more than `size` connections are ever open.
-    gate: Semaphore,
+    /// One place per connection: a request holds one from checkout to
+    /// return, so no more than `size` connections are ever open; when all
+    /// are taken, buyers under way go first (see [`crate::gate`]).
+    gate: Gate,
     /// Taken from the front and returned to the back, so every connection
     /// is used in turn: at a rate that uses each within the server's
     /// keep-alive timeout, none is closed for idling. At lower rates the
@@ -66,6 +69,9 @@ pub struct Connections {
     timeout: Duration,
     /// Connections opened so far.
     opened: AtomicU64,
+    /// How long requests waited for a free connection, in microseconds
+    /// (see [`Connections::take_waits`]).
+    waits: Mutex<Histogram<u64>>,
 }
 
 impl Connections {
@@ -79,16 +85,25 @@ impl Connections {
         let address = format!("{host}:{port}");
         let host = HeaderValue::from_str(&address).context("the server's host as a header")?;
         let size = size.max(1);
-        let gate = Semaphore::new(size);
+        let gate = Gate::new(size);
         let idle = Mutex::new(VecDeque::with_capacity(size));
         let opened = AtomicU64::new(0);
-        Ok(Connections { address, host, gate, idle, size, timeout, opened })
+        let waits = Mutex::new(crate::stats::latency_histogram());
+        Ok(Connections { address, host, gate, idle, size, timeout, opened, waits })
     }
 
-    /// Sends `request` and reads the whole answer, within the timeout.
-    pub async fn send(&self, mut request: Request<Full<Bytes>>) -> Result<Answer, Lost> {
+    /// Sends `request` in `turn` and reads the whole answer, within the
+    /// timeout (which starts once a connection is free).
+    pub async fn send(
+        &self,
+        mut request: Request<Full<Bytes>>,
+        turn: Turn,
+    ) -> Result<Answer, Lost> {
         request.headers_mut().insert(HOST, self.host.clone());
-        let _permit = self.gate.acquire().await.expect("the gate is never closed");
+        let asked = Instant::now();
+        let _pass = self.gate.enter(turn).await;
+        let waited = crate::stats::micros(asked.elapsed());
+        self.waits.lock().record(waited).expect("clamped into the bounds");
         match tokio::time::timeout(self.timeout, self.exchange(request)).await {
             Ok(answer) => answer,
             Err(_elapsed) => Err(Lost::Timeout),
@@ -138,8 +153,10 @@ impl Connections {
     /// requests does not also have to wait for connections (and the server
     /// accept them) at its start. Answers with how many are open.
     pub async fn open_all(&self) -> Result<usize, Lost> {
-        let _all =
-            self.gate.acquire_many(self.size as u32).await.expect("the gate is never closed");
+        let mut every_place = Vec::with_capacity(self.size);
+        for _ in 0..self.size {
+            every_place.push(self.gate.enter(Turn::UnderWay).await);
+        }
         let open = {
             let mut idle = self.idle.lock();
             idle.retain(|sender| !sender.is_closed());
@@ -157,6 +174,16 @@ impl Connections {
     /// did not read).
     pub fn opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
+    }
+
+    /// How long requests waited for a free connection since the last call,
+    /// and starts counting afresh. Without a waiting room, a rush that
+    /// offers more than the pool can carry queues its requests here: that
+    /// wait is the harness's, not the server's, though it counts in every
+    /// latency measured.
+    pub fn take_waits(&self) -> Histogram<u64> {
+        let fresh = crate::stats::latency_histogram();
+        std::mem::replace(&mut *self.waits.lock(), fresh)
     }
 
     async fn connect(&self) -> Result<Sender, Lost> {
@@ -256,7 +283,7 @@ mod tests {
         let mut requests = tokio::task::JoinSet::new();
         for _ in 0..200 {
             let pool = pool.clone();
-            requests.spawn(async move { pool.send(get()).await });
+            requests.spawn(async move { pool.send(get(), Turn::UnderWay).await });
         }
         while let Some(answer) = requests.join_next().await {
             let answer = answer.unwrap().unwrap();
@@ -273,7 +300,7 @@ mod tests {
 
         assert_eq!(pool.open_all().await, Ok(8));
         for _ in 0..100 {
-            assert_eq!(pool.send(get()).await.unwrap().status, 200);
+            assert_eq!(pool.send(get(), Turn::UnderWay).await.unwrap().status, 200);
         }
 
         assert_eq!(pool.opened(), 8);
@@ -286,7 +313,7 @@ mod tests {
         let pool = Connections::new(&base, 1, Duration::from_secs(5)).unwrap();
 
         for _ in 0..5 {
-            let answer = pool.send(get()).await.unwrap();
+            let answer = pool.send(get(), Turn::UnderWay).await.unwrap();
             assert_eq!(answer.status, 200);
             // Give the connection's task a moment to see the close.
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -300,8 +327,27 @@ mod tests {
         let (base, _) = server(Manner::Silent).await;
         let pool = Connections::new(&base, 1, Duration::from_millis(100)).unwrap();
 
-        assert_eq!(pool.send(get()).await.err(), Some(Lost::Timeout));
-        assert_eq!(pool.send(get()).await.err(), Some(Lost::Timeout));
+        assert_eq!(pool.send(get(), Turn::UnderWay).await.err(), Some(Lost::Timeout));
+        assert_eq!(pool.send(get(), Turn::UnderWay).await.err(), Some(Lost::Timeout));
+    }
+
+    #[tokio::test]
+    async fn a_request_waiting_for_a_busy_pool_is_counted_with_its_wait() {
+        let (base, _) = server(Manner::Silent).await;
+        let pool = Arc::new(Connections::new(&base, 1, Duration::from_millis(200)).unwrap());
+        let first = tokio::spawn({
+            let pool = pool.clone();
+            async move { pool.send(get(), Turn::UnderWay).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+
+        assert_eq!(pool.send(get(), Turn::UnderWay).await.err(), Some(Lost::Timeout));
+        assert_eq!(first.await.unwrap().err(), Some(Lost::Timeout));
+
+        let waits = pool.take_waits();
+        assert_eq!(waits.len(), 2);
+        assert!(waits.max() >= 150_000, "the second waited {} µs", waits.max());
+        assert_eq!(pool.take_waits().len(), 0, "taking them starts afresh");
     }
 
     #[tokio::test]
@@ -311,7 +357,7 @@ mod tests {
         drop(listener);
         let pool = Connections::new(&base, 1, Duration::from_secs(5)).unwrap();
 
-        assert_eq!(pool.send(get()).await.err(), Some(Lost::Transport));
+        assert_eq!(pool.send(get(), Turn::UnderWay).await.err(), Some(Lost::Transport));
     }
 
     #[test]

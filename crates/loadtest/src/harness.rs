@@ -14,6 +14,7 @@ use crate::cpu::{cpu_time, find_process, CpuUse};
 use crate::report::{self, CpuReport, RushReport};
 use crate::rush::{self, Plan};
 use crate::server_child::{ServerChild, ServerKind};
+use crate::stats::Percentiles;
 use crate::{arrivals, layouts, memory, setup};
 
 /// The database servers a baseline run may lean on, by command name.
@@ -106,9 +107,11 @@ async fn rush_at(
     let database_before = database_pid.and_then(|pid| cpu_time(Some(pid)).ok());
     let (cpu_before, started) = (cpu_readings(server_pid)?, Instant::now());
     let opened_before = api.connections_opened();
+    api.take_pool_waits();
     let finished = rush::run(api.clone(), plan, accounts).await;
     let (cpu_after, wall) = (cpu_readings(server_pid)?, started.elapsed());
     let connections_opened = api.connections_opened() - opened_before;
+    let pool_wait = Percentiles::of(&api.take_pool_waits());
     let database_after = database_pid.and_then(|pid| cpu_time(Some(pid)).ok());
     let server_rss = match memory.zip(server_pid) {
         Some((memory, pid)) => memory.stop(pid).await,
@@ -133,6 +136,7 @@ async fn rush_at(
         cpu,
         server_rss,
         connections_opened,
+        pool_wait,
     };
     Ok(report::build(context, &finished, audit))
 }

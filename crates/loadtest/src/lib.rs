@@ -5,7 +5,7 @@
 //!
 //! - [`args`]: the rush's flags; [`arrivals`]: when each buyer is due.
 //! - [`client`]: typed HTTP calls over [`connections`], one bounded pool of
-//!   keep-alive connections.
+//!   keep-alive connections, whose [`gate`] lets buyers under way go first.
 //! - [`setup`]: the performance and the buyers' accounts, before the rush.
 //! - [`rush`]: the buyers; [`stats`]: what they measured.
 //! - [`audit`]: the server's tickets against the acknowledged purchases.
@@ -23,6 +23,7 @@ pub mod client;
 pub mod compare;
 pub mod connections;
 pub mod cpu;
+pub mod gate;
 pub mod harness;
 pub mod layouts;
 pub mod memory;

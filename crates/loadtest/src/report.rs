@@ -60,6 +60,10 @@ pub struct RushReport {
     /// is open (accounts are signed up over it first), unless the server
     /// closed some.
     pub connections_opened: u64,
+    /// How long the rush's requests waited in the harness for a free
+    /// connection. It counts in every latency above: a large one means the
+    /// pool, not the server, set the pace.
+    pub pool_wait: Percentiles,
     /// With an overload phase: what got through during it, and how soon
     /// full speed came back after it.
     pub overload: Option<OverloadReport>,
@@ -148,6 +152,7 @@ pub struct Context {
     pub cpu: CpuReport,
     pub server_rss: Option<Rss>,
     pub connections_opened: u64,
+    pub pool_wait: Percentiles,
 }
 
 pub fn build(context: Context, finished: &Finished, audit: AuditReport) -> RushReport {
@@ -190,6 +195,7 @@ pub fn build(context: Context, finished: &Finished, audit: AuditReport) -> RushR
         server_rss_peak_mib: context.server_rss.map(|rss| rss.peak_mib),
         server_rss_end_mib: context.server_rss.and_then(|rss| rss.end_mib),
         connections_opened: context.connections_opened,
+        pool_wait: context.pool_wait,
         overload: overload(context.arrival, &stats.seconds),
         timeline: stats.seconds.iter().enumerate().map(|(t, s)| SecondReport::new(t, s)).collect(),
         audit,
@@ -224,6 +230,20 @@ fn overload(arrival: Arrival, seconds: &[Second]) -> Option<OverloadReport> {
 pub fn write_json(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("encoding the report")?;
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+}
+
+/// How long requests queued in the harness for a connection, and a warning
+/// when that queue, not the server, is most of the latency measured.
+fn pool_wait_line(wait: &Percentiles, all: &Percentiles) -> String {
+    let line = format!(
+        "pool wait   p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms for a free connection",
+        wait.p50_ms, wait.p99_ms, wait.max_ms
+    );
+    let harness_bound = wait.p99_ms >= 10.0 && wait.p99_ms >= all.p99_ms / 2.0;
+    match harness_bound {
+        true => line + "; most of the latency is this queue: the harness's pool is the limit",
+        false => line,
+    }
 }
 
 /// The table printed at the end of a rush.
@@ -289,6 +309,7 @@ pub fn summary(report: &RushReport) -> String {
     }
     let opened = report.connections_opened;
     let _ = writeln!(line, "connections {opened} opened during the rush");
+    let _ = writeln!(line, "{}", pool_wait_line(&report.pool_wait, &report.ops["all"]));
     if let Some(o) = &report.overload {
         let back = o.recovered_within_s.map_or("not within the run".into(), |s| format!("{s:.0}s"));
         let _ = writeln!(
@@ -361,5 +382,17 @@ mod tests {
         assert_eq!(report.offered_per_sec, 100.0, "seconds 3 and 4; the ramp-up left out");
         assert_eq!(report.reserves_per_sec, 25.0);
         assert_eq!(report.recovered_within_s, Some(2.0), "second 6, from 6 s to 7 s");
+    }
+
+    #[test]
+    fn a_pool_wait_that_is_most_of_the_latency_is_called_the_limit() {
+        let latency = |p99_ms| Percentiles { p99_ms, ..Percentiles::default() };
+        let harness_bound = pool_wait_line(&latency(300.0), &latency(400.0));
+        let server_bound = pool_wait_line(&latency(30.0), &latency(400.0));
+        let quiet = pool_wait_line(&latency(0.5), &latency(0.8));
+
+        assert!(harness_bound.contains("the harness's pool is the limit"), "{harness_bound}");
+        assert!(!server_bound.contains("limit"), "{server_bound}");
+        assert!(!quiet.contains("limit"), "{quiet}");
     }
 }

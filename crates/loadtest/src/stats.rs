@@ -100,7 +100,7 @@ impl Outcome {
 }
 
 /// Latencies in microseconds, 1 µs to 10 min, 3 significant digits.
-fn latency_histogram() -> Histogram<u64> {
+pub fn latency_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 3).expect("the bounds are valid")
 }
 
@@ -109,7 +109,7 @@ fn second_histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 600_000_000, 2).expect("the bounds are valid")
 }
 
-fn micros(latency: Duration) -> u64 {
+pub fn micros(latency: Duration) -> u64 {
     (latency.as_micros() as u64).clamp(1, 600_000_000)
 }
 

@@ -74,6 +74,7 @@ fn a_small_self_started_rush_passes_its_audit() {
     assert!(report["cpu"]["server"]["cpu_s"].as_f64().is_some(), "no server CPU");
     assert!(report["cpu"]["harness"]["cpu_s"].as_f64().is_some(), "no harness CPU");
     assert!(report["connections_opened"].as_u64().is_some(), "{report:#}");
+    assert!(report["pool_wait"]["count"].as_u64() > Some(0), "{report:#}");
 
     let svg = std::fs::read_to_string(&plot).unwrap();
     assert!(svg.starts_with("<svg") && svg.contains("latency per second"), "not the plot");
