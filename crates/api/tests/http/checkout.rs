@@ -22,6 +22,30 @@ async fn sandbox_server() -> Server {
     Server::with(Options { payments, ..Options::default() }).await
 }
 
+#[actix_web::test]
+async fn a_provider_call_whose_body_never_finishes_is_refused_in_time_in_stripes_shape() {
+    let payments = api::server::PaymentsConfig::Sandbox {
+        secret_key: "sk_test_checkout".into(),
+        webhook_secret: WEBHOOK_SECRET.into(),
+    };
+    let body_timeout = Duration::from_millis(300);
+    let server = Server::with(Options { payments, body_timeout, ..Options::default() }).await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+
+    let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let refund = format!(
+        "POST /sandbox/v1/refunds HTTP/1.1\r\nHost: {address}\r\n\
+         Authorization: Bearer sk_test_checkout\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n\
+         payment_intent=pi_"
+    );
+    let answer = exchange(&mut connection, &refund).await;
+
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(answer.contains("\"invalid_request_error\""), "{answer}");
+    server.assert_alive().await;
+}
+
 /// A user holding two seats of a performance on sale.
 async fn holding_two(server: &Server) -> (Show, User, Vec<String>) {
     let show = show(server).await;

@@ -281,37 +281,6 @@ async fn a_refused_reserve_leaves_its_connection_open_for_the_next_request() {
     assert!(next.starts_with("HTTP/1.1 200"), "the connection closed after the refusal: {next:?}");
 }
 
-/// Writes `request` and reads one whole answer (its head and a body of
-/// `content-length`), or what came before the connection closed.
-async fn exchange(connection: &mut tokio::net::TcpStream, request: &str) -> String {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    connection.write_all(request.as_bytes()).await.unwrap();
-    let mut answer = Vec::new();
-    let mut buffer = [0; 4096];
-    loop {
-        let text = String::from_utf8_lossy(&answer).into_owned();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|line| {
-                    line.to_ascii_lowercase()
-                        .strip_prefix("content-length:")
-                        .map(|value| value.trim().parse::<usize>().unwrap())
-                })
-                .unwrap_or(0);
-            if answer.len() >= end + 4 + length {
-                return text;
-            }
-        }
-        let read =
-            tokio::time::timeout(std::time::Duration::from_secs(5), connection.read(&mut buffer));
-        match read.await {
-            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return text,
-            Ok(Ok(read)) => answer.extend_from_slice(&buffer[..read]),
-        }
-    }
-}
-
 /// Opens `count` connections each holding a place at the door with a
 /// request whose body never finishes (it stays in flight while its
 /// connection is open), then asks for the page until it is refused;

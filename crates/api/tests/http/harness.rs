@@ -370,3 +370,34 @@ pub async fn reserved_ids(response: Response) -> Vec<String> {
     let body = json_of(response, StatusCode::CREATED).await;
     ids(&array(body["tickets"].clone()))
 }
+
+/// Writes `request` and reads one whole answer (its head and a body of
+/// `content-length`), or what came before the connection closed.
+pub async fn exchange(connection: &mut tokio::net::TcpStream, request: &str) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    connection.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut buffer = [0; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&answer).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|line| {
+                    line.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|value| value.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if answer.len() >= end + 4 + length {
+                return text;
+            }
+        }
+        let read =
+            tokio::time::timeout(std::time::Duration::from_secs(5), connection.read(&mut buffer));
+        match read.await {
+            Ok(Ok(0)) | Ok(Err(_)) | Err(_) => return text,
+            Ok(Ok(read)) => answer.extend_from_slice(&buffer[..read]),
+        }
+    }
+}

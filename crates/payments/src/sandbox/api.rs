@@ -62,8 +62,12 @@ pub(crate) fn configure(cfg: &mut web::ServiceConfig) {
 async fn create_session(
     sandbox: web::Data<Sandbox>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
+    let body = match readable(body) {
+        Ok(body) => body,
+        Err(error) => return reply_error(&error, None),
+    };
     answer(&sandbox, &request, &body, |txn, params, context| {
         let new = validate_session(params, context.now_secs)?;
         let session = ops::create_session(txn, new, context.now_secs, &context.page_base_url)?;
@@ -89,8 +93,12 @@ async fn expire_session(
     sandbox: web::Data<Sandbox>,
     request: HttpRequest,
     id: web::Path<String>,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
+    let body = match readable(body) {
+        Ok(body) => body,
+        Err(error) => return reply_error(&error, None),
+    };
     answer(&sandbox, &request, &body, |txn, params, context| {
         params.finish()?;
         let session = existing_session(txn, &id)?;
@@ -128,13 +136,22 @@ async fn retrieve_payment_intent(
 async fn create_refund(
     sandbox: web::Data<Sandbox>,
     request: HttpRequest,
-    body: web::Bytes,
+    body: Result<web::Bytes, actix_web::Error>,
 ) -> HttpResponse {
+    let body = match readable(body) {
+        Ok(body) => body,
+        Err(error) => return reply_error(&error, None),
+    };
     answer(&sandbox, &request, &body, |txn, params, context| {
         let new = validate_refund(params)?;
         Ok(ops::refund(txn, new, context.now_secs)?.map(|refund| refund.to_json()))
     })
     .await
+}
+
+/// The body, or why it could not be read.
+fn readable(body: Result<web::Bytes, actix_web::Error>) -> Result<web::Bytes, ApiError> {
+    body.map_err(|error| ApiError::unreadable_body(&error))
 }
 
 async fn unrecognized(request: HttpRequest) -> HttpResponse {

@@ -2,10 +2,24 @@
 //! `{"error": {"type": ..., "code": ..., "param": ..., "message": ...}}`
 //! with the HTTP status Stripe gives them. The only place that knows them.
 
+use actix_web::error::PayloadError;
 use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 
 use super::store::StoreError;
+
+/// Why a body could not be read: too large (413), too slow to arrive
+/// (408: the server's door gives each body a deadline, and a body past it
+/// fails with a timed-out read), or broken off (400).
+pub(crate) fn unreadable_body_status(error: &actix_web::Error) -> StatusCode {
+    match error.as_error::<PayloadError>() {
+        Some(PayloadError::Overflow) => StatusCode::PAYLOAD_TOO_LARGE,
+        Some(PayloadError::Io(io)) if io.kind() == std::io::ErrorKind::TimedOut => {
+            StatusCode::REQUEST_TIMEOUT
+        }
+        _ => StatusCode::BAD_REQUEST,
+    }
+}
 
 /// An API error, as it will be answered.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,6 +78,12 @@ impl ApiError {
     pub(crate) fn unrecognized_url(method: &str, path: &str) -> ApiError {
         let message = format!("Unrecognized request URL ({method}: {path}).");
         ApiError::new(StatusCode::NOT_FOUND, "invalid_request_error", message)
+    }
+
+    /// A body that could not be read (see [`unreadable_body_status`]).
+    pub(crate) fn unreadable_body(error: &actix_web::Error) -> ApiError {
+        let message = format!("The request body could not be read: {error}.");
+        ApiError::new(unreadable_body_status(error), "invalid_request_error", message)
     }
 
     /// The sandbox failed on its side (500).

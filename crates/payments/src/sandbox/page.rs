@@ -28,7 +28,19 @@ async fn show(sandbox: web::Data<Sandbox>, id: web::Path<String>) -> HttpRespons
     }
 }
 
-async fn pay(sandbox: web::Data<Sandbox>, id: web::Path<String>, form: web::Bytes) -> HttpResponse {
+async fn pay(
+    sandbox: web::Data<Sandbox>,
+    id: web::Path<String>,
+    form: Result<web::Bytes, actix_web::Error>,
+) -> HttpResponse {
+    let form = match form {
+        Ok(form) => form,
+        Err(error) => {
+            let status = super::api_error::unreadable_body_status(&error);
+            let body = "<p>The form did not arrive whole. Go back and try again.</p>";
+            return page(status, "The form could not be read", body);
+        }
+    };
     let Some(method) = chosen_method(&form) else {
         let body = "<p>Choose a way to pay: card, delayed_success or delayed_failure.</p>";
         return page(StatusCode::BAD_REQUEST, "Unknown payment method", body);
