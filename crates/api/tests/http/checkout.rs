@@ -14,23 +14,24 @@ use crate::harness::*;
 
 const WEBHOOK_SECRET: &str = "whsec_test_checkout";
 
-async fn sandbox_server() -> Server {
-    let payments = api::server::PaymentsConfig::Sandbox {
+/// The sandbox provider, with the keys these tests sign with.
+fn sandbox_payments() -> api::server::PaymentsConfig {
+    api::server::PaymentsConfig::Sandbox {
         secret_key: "sk_test_checkout".into(),
         webhook_secret: WEBHOOK_SECRET.into(),
-    };
-    Server::with(Options { payments, ..Options::default() }).await
+    }
+}
+
+async fn sandbox_server() -> Server {
+    Server::with(Options { payments: sandbox_payments(), ..Options::default() }).await
 }
 
 #[actix_web::test]
 async fn a_provider_call_whose_body_never_finishes_is_refused_in_time_in_stripes_shape() {
-    let payments = api::server::PaymentsConfig::Sandbox {
-        secret_key: "sk_test_checkout".into(),
-        webhook_secret: WEBHOOK_SECRET.into(),
-    };
+    let payments = sandbox_payments();
     let body_timeout = Duration::from_millis(300);
     let server = Server::with(Options { payments, body_timeout, ..Options::default() }).await;
-    let address = server.base.trim_start_matches("http://").to_owned();
+    let address = server.address();
 
     let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
     let refund = format!(
@@ -436,10 +437,7 @@ async fn refunds_reach_the_provider_once_each() {
 
 #[actix_rt::test]
 async fn an_unpaid_checkout_ends_with_its_hold_and_its_session_is_expired_at_the_provider() {
-    let payments = api::server::PaymentsConfig::Sandbox {
-        secret_key: "sk_test_checkout".into(),
-        webhook_secret: WEBHOOK_SECRET.into(),
-    };
+    let payments = sandbox_payments();
     let hold_ttl = Duration::from_millis(1500);
     let server = Server::with(Options { payments, hold_ttl, ..Options::default() }).await;
     let (show, buyer, tickets) = holding_two(&server).await;

@@ -262,7 +262,7 @@ async fn a_refused_reserve_leaves_its_connection_open_for_the_next_request() {
     let buyer = user(&server).await;
     let (_stalled, _) = stall_until_a_page_is_refused(&server, &show, 3).await;
 
-    let address = server.base.trim_start_matches("http://").to_owned();
+    let address = server.address();
     let mut connection = tokio::net::TcpStream::connect(&address).await.unwrap();
     let body = json!({ "performance_id": show.performance, "section": STANDING, "quantity": 1 });
     let body = body.to_string();
@@ -294,7 +294,7 @@ async fn stall_until_a_page_is_refused(
     show: &Show,
     count: usize,
 ) -> (Vec<tokio::net::TcpStream>, Response) {
-    let address = server.base.trim_start_matches("http://").to_owned();
+    let address = server.address();
     let head = format!(
         "POST /cities HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {ADMIN}\r\n\
          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"name\":"

@@ -146,6 +146,11 @@ impl Server {
         request.send().await.expect("the server answers")
     }
 
+    /// `host:port`, for tests that speak HTTP over a socket of their own.
+    pub fn address(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+
     pub async fn get(&self, path: &str) -> Response {
         self.send(Method::GET, path, None, None).await
     }

@@ -179,7 +179,7 @@ async fn hostile_path_segments_are_4xx_problems() {
 /// Sends one raw HTTP/1.1 request, for what a URL type would normalize
 /// away; answers the status and the content type.
 async fn raw(server: &Server, request_line: Vec<u8>) -> (u16, String) {
-    let addr = server.base.trim_start_matches("http://").to_owned();
+    let addr = server.address();
     tokio::task::spawn_blocking(move || {
         let mut stream = std::net::TcpStream::connect(addr).unwrap();
         stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
