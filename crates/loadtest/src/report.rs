@@ -64,6 +64,10 @@ pub struct RushReport {
     /// connection. It counts in every latency above: a large one means the
     /// pool, not the server, set the pace.
     pub pool_wait: Percentiles,
+    /// How late the harness began buyers' visits after they were due. It
+    /// counts in every latency above: a large one means the harness fell
+    /// behind its own schedule.
+    pub start_lag: Percentiles,
     /// With an overload phase: what got through during it, and how soon
     /// full speed came back after it.
     pub overload: Option<OverloadReport>,
@@ -196,6 +200,7 @@ pub fn build(context: Context, finished: &Finished, audit: AuditReport) -> RushR
         server_rss_end_mib: context.server_rss.and_then(|rss| rss.end_mib),
         connections_opened: context.connections_opened,
         pool_wait: context.pool_wait,
+        start_lag: Percentiles::of(&stats.start_lag),
         overload: overload(context.arrival, &stats.seconds),
         timeline: stats.seconds.iter().enumerate().map(|(t, s)| SecondReport::new(t, s)).collect(),
         audit,
@@ -310,6 +315,12 @@ pub fn summary(report: &RushReport) -> String {
     let opened = report.connections_opened;
     let _ = writeln!(line, "connections {opened} opened during the rush");
     let _ = writeln!(line, "{}", pool_wait_line(&report.pool_wait, &report.ops["all"]));
+    let lag = &report.start_lag;
+    let _ = writeln!(
+        line,
+        "start lag   p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms from a buyer's due time to its first request",
+        lag.p50_ms, lag.p99_ms, lag.max_ms
+    );
     if let Some(o) = &report.overload {
         let back = o.recovered_within_s.map_or("not within the run".into(), |s| format!("{s:.0}s"));
         let _ = writeln!(

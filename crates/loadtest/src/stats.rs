@@ -161,6 +161,9 @@ pub struct Stats {
     pub all: Histogram<u64>,
     /// From a buyer's due time to its last answer.
     pub journey: Histogram<u64>,
+    /// From a buyer's due time to when the harness began its visit: the
+    /// harness's own lateness, which counts in every latency of the visit.
+    pub start_lag: Histogram<u64>,
     pub seconds: Vec<Second>,
     pub errors: BTreeMap<String, u64>,
     pub outcomes: BTreeMap<Outcome, u64>,
@@ -176,6 +179,7 @@ impl Stats {
             ops: Op::ALL.iter().map(|&op| (op, latency_histogram())).collect(),
             all: latency_histogram(),
             journey: latency_histogram(),
+            start_lag: latency_histogram(),
             seconds: Vec::new(),
             errors: BTreeMap::new(),
             outcomes: BTreeMap::new(),
@@ -288,6 +292,12 @@ impl Recorder {
         self.stats.lock().second(at).arrivals += 1;
     }
 
+    /// A buyer whose visit begins at `now`, though it was due at `due`.
+    pub fn started(&self, due: Instant, now: Instant) {
+        let lag = micros(now.saturating_duration_since(due));
+        self.stats.lock().start_lag.record(lag).expect("clamped into the bounds");
+    }
+
     /// A buyer's end, with its whole time from due to last answer.
     pub fn finished(&self, outcome: Outcome, due: Instant, done: Instant) {
         let mut stats = self.stats.lock();
@@ -378,6 +388,19 @@ mod tests {
         assert_eq!((stats.seconds[0].shed, stats.seconds[0].errors), (2, 0));
         assert_eq!(stats.seconds[0].completed, 1);
         assert_eq!(stats.count(Outcome::Refused), 1);
+    }
+
+    #[test]
+    fn a_buyer_started_late_counts_its_lag() {
+        let start = Instant::now();
+        let recorder = Recorder::new(start);
+        let due = start + Duration::from_millis(10);
+        recorder.started(due, due + Duration::from_millis(30));
+        // A buyer started early (the lead before the first due time) lags by nothing.
+        recorder.started(due, start);
+        let lag = Percentiles::of(&recorder.into_stats().start_lag);
+        assert_eq!(lag.count, 2);
+        assert!((lag.max_ms - 30.0).abs() < 0.1, "{lag:?}");
     }
 
     #[test]
