@@ -260,7 +260,8 @@ async fn visit(
     rng: &mut StdRng,
 ) -> (Outcome, Instant) {
     let plan = &shared.plan;
-    let (view, at) = timed(shared, Op::View, due, shared.api.glance(&plan.performance)).await;
+    let glance = shared.api.glance(&plan.performance, plan.sections.len());
+    let (view, at) = timed(shared, Op::View, due, glance).await;
     let view = match view {
         Ok(view) => view,
         Err(failure) => return (failed(&failure), at),
