@@ -276,7 +276,7 @@ async fn recover(
 pub fn recovered(recovery: persistence::Recovery) -> Recovered {
     let checkpoint = recovery.checkpoint.map(|checkpoint| Checkpoint {
         catalogue: checkpoint.catalogue,
-        users: checkpoint.users,
+        users: checkpoint.users.into_iter().map(Arc::new).collect(),
         bookings: checkpoint.bookings.into_values().collect(),
     });
     Recovered { checkpoint, tail: recovery.tail }

@@ -247,7 +247,12 @@ pub struct Booking {
     /// TODO: orders stay here as long as the process runs, also for
     /// performances long past; they belong in the log and a store of
     /// orders, not in the seat map's memory.
-    orders: HashMap<u32, Order>,
+    ///
+    /// Shared, so that a snapshot takes the actor a pointer copy per order
+    /// rather than a deep copy: a stadium sells hundreds of thousands, and
+    /// every request waits while the actor snapshots. A change to an order
+    /// a snapshot still holds copies that one order (`Arc::make_mut`).
+    orders: HashMap<u32, Arc<Order>>,
 
     /// Tickets each user holds or owns here, for the per-user maximum.
     owned_by_user: HashMap<UserId, u32>,
@@ -271,7 +276,8 @@ pub struct BookingSnapshot {
     pub status: Vec<u8>,
     pub link: Vec<u32>,
     pub holds: Vec<(u32, Hold)>,
-    pub orders: Vec<(u32, Order)>,
+    /// Encoded as the orders themselves: sharing them is not stored.
+    pub orders: Vec<(u32, Arc<Order>)>,
     pub next_hold: u32,
     pub next_order: u32,
 }
@@ -344,7 +350,7 @@ impl Booking {
 
     pub fn orders(&self) -> impl Iterator<Item = (OrderId, &Order)> {
         let performance = self.info.id;
-        self.orders.iter().map(move |(&number, order)| (OrderId { performance, number }, order))
+        self.orders.iter().map(move |(&number, order)| (OrderId { performance, number }, &**order))
     }
 
     /// Where one of an order's tickets is now.
@@ -735,7 +741,7 @@ impl Booking {
 
     pub fn order(&self, order: OrderId) -> Result<&Order, Rejection> {
         let known = order.performance == self.info.id;
-        let record = known.then(|| self.orders.get(&order.number)).flatten();
+        let record = known.then(|| self.orders.get(&order.number)).flatten().map(|order| &**order);
         record.ok_or(Rejection::UnknownOrder { order })
     }
 
@@ -1106,7 +1112,8 @@ impl Booking {
         self.next_hold = self.next_hold.max(hold + 1);
 
         let state = OrderState::AwaitingPayment { hold };
-        self.orders.insert(order, Order::new(user, tickets, amount_minor, state, None));
+        let record = Order::new(user, tickets, amount_minor, state, None);
+        self.orders.insert(order, Arc::new(record));
         self.next_order = self.next_order.max(order + 1);
     }
 
@@ -1163,7 +1170,7 @@ impl Booking {
     }
 
     fn order_mut(&mut self, number: u32) -> &mut Order {
-        self.orders.get_mut(&number).expect("a change names a known order")
+        Arc::make_mut(self.orders.get_mut(&number).expect("a change names a known order"))
     }
 
     fn apply_purchased(
@@ -1180,7 +1187,7 @@ impl Booking {
         }
         let record =
             Order::new(user, tickets, amount_minor, OrderState::Paid, Some(payment.to_owned()));
-        self.orders.insert(order, record);
+        self.orders.insert(order, Arc::new(record));
         self.next_order = self.next_order.max(order + 1);
     }
 
@@ -1246,7 +1253,7 @@ impl Booking {
         let mut holds: Vec<(u32, Hold)> =
             self.holds.iter().map(|(&n, hold)| (n, hold.clone())).collect();
         holds.sort_unstable_by_key(|&(number, _)| number);
-        let mut orders: Vec<(u32, Order)> =
+        let mut orders: Vec<(u32, Arc<Order>)> =
             self.orders.iter().map(|(&n, order)| (n, order.clone())).collect();
         orders.sort_unstable_by_key(|&(number, _)| number);
         BookingSnapshot {

@@ -40,7 +40,9 @@ pub struct LogPosition(pub u64);
 #[derive(Clone, Debug, Default)]
 pub struct Checkpoint {
     pub catalogue: Catalogue,
-    pub users: Vec<User>,
+    /// Shared with the live users, so that taking a checkpoint copies no
+    /// user; encoded as the users themselves.
+    pub users: Vec<Arc<User>>,
     pub bookings: Vec<BookingSnapshot>,
 }
 

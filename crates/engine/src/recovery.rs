@@ -51,7 +51,7 @@ pub(crate) fn replay(recovered: Recovered) -> Result<Replayed, RecoveryError> {
     let checkpoint = recovered.checkpoint.unwrap_or_default();
     let mut catalogue = checkpoint.catalogue;
     let mut users: HashMap<UserId, User> =
-        checkpoint.users.into_iter().map(|user| (user.id, user)).collect();
+        checkpoint.users.into_iter().map(|user| (user.id, Arc::unwrap_or_clone(user))).collect();
     let booking_events = fold_tail(recovered.tail, &mut catalogue, &mut users);
     if let Some(&performance) =
         booking_events.keys().find(|id| !catalogue.performances.contains_key(id))

@@ -71,10 +71,10 @@ impl Users {
     }
 
     /// Every user, by id, for a checkpoint.
-    pub(crate) fn all(&self) -> Vec<User> {
-        let mut users: Vec<User> = Vec::new();
+    pub(crate) fn all(&self) -> Vec<Arc<User>> {
+        let mut users: Vec<Arc<User>> = Vec::new();
         for shard in &self.shards {
-            users.extend(shard.read().values().map(|user| User::clone(user)));
+            users.extend(shard.read().values().cloned());
         }
         users.sort_unstable_by_key(|user| user.id);
         users

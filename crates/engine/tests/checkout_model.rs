@@ -379,4 +379,26 @@ proptest! {
         run.finish();
         run.check();
     }
+
+    /// Snapshots share their orders with the live seat map, and a change
+    /// copies the order it touches: what a snapshot shows must stay as it
+    /// was when taken, whatever refunds, payments or cancellations follow.
+    #[test]
+    fn a_snapshot_keeps_what_was_true_when_taken(ops in proptest::collection::vec(op(), 1..60)) {
+        let mut run = Run::new();
+        let mut taken = Vec::new();
+        for op in &ops {
+            run.step(op);
+            taken.push((run.log.len(), run.booking.snapshot()));
+        }
+        run.finish();
+
+        for (logged, snapshot) in taken {
+            let mut replayed = Booking::new(run.info.clone(), run.plan.clone());
+            for event in &run.log[..logged] {
+                replayed.apply(event);
+            }
+            prop_assert_eq!(replayed.snapshot(), snapshot);
+        }
+    }
 }

@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::{
     append_and_wait, blobs_with_content, busy_stadium_snapshot, event, huge_event, open,
     performance, raw_entries, raw_log_seqs, small_layout, snapshot,
@@ -26,10 +28,10 @@ fn catalogue() -> Catalogue {
     catalogue
 }
 
-fn users(count: u32) -> Vec<User> {
+fn users(count: u32) -> Vec<Arc<User>> {
     (0..count)
         .map(|index| match event(9, index) {
-            Event::UserRegistered(user) => user,
+            Event::UserRegistered(user) => Arc::new(user),
             _ => unreachable!("test events are registrations"),
         })
         .collect()
@@ -57,7 +59,8 @@ fn recovery_returns_the_checkpoint_and_the_tail_after_it() {
     assert_eq!(recovered.position, position);
     assert_eq!(recovered.catalogue.cities, checkpoint.catalogue.cities);
     assert_eq!(recovered.catalogue.performances, checkpoint.catalogue.performances);
-    assert_eq!(recovered.users, checkpoint.users);
+    let users: Vec<User> = checkpoint.users.iter().map(|user| User::clone(user)).collect();
+    assert_eq!(recovered.users, users);
     assert_eq!(recovered.bookings.values().cloned().collect::<Vec<_>>(), checkpoint.bookings);
     assert_eq!(recovery.tail, after);
 }
