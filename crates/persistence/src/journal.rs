@@ -66,6 +66,11 @@ impl Shared {
         }
     }
 
+    /// How many group commits reached the disk since the store opened.
+    pub(crate) fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Acquire)
+    }
+
     /// The number after the last durable outbox entry.
     pub(crate) fn outbox_durable_seq(&self) -> u64 {
         self.outbox_durable_seq.load(Ordering::Acquire)
@@ -173,7 +178,7 @@ impl SledJournal {
 
     /// How many group commits reached the disk since the store opened.
     pub fn commits(&self) -> u64 {
-        self.shared.commits.load(Ordering::Acquire)
+        self.shared.commits()
     }
 
     fn is_record_boundary(&self, position: LogPosition) -> Result<bool, JournalError> {

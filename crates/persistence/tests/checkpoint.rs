@@ -65,6 +65,40 @@ fn recovery_returns_the_checkpoint_and_the_tail_after_it() {
     assert_eq!(recovery.tail, after);
 }
 
+/// A large checkpoint is made durable a slice at a time, and pauses for the
+/// commits going on meanwhile: none of them may be lost or reordered, and
+/// the checkpoint must be whole.
+#[test]
+fn a_checkpoint_written_in_slices_between_commits_loses_nothing() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    let journal = store.journal();
+    append_and_wait(&*journal, (0..100).map(|index| event(0, index)).collect()).expect("durable");
+    let position = journal.durable_position();
+
+    let committer = journal.clone();
+    let writer = std::thread::spawn(move || {
+        let during: Vec<_> = (0..400).map(|index| event(1, index)).collect();
+        for event in &during {
+            append_and_wait(&*committer, vec![event.clone()]).expect("durable");
+        }
+        during
+    });
+    // Some 3 MB: several slices.
+    let stadiums: Vec<_> = (1..=6).map(|id| busy_stadium_snapshot(id, 3)).collect();
+    let checkpoint =
+        Checkpoint { catalogue: catalogue(), users: users(20_000), bookings: stadiums.clone() };
+    journal.checkpoint(position, checkpoint).expect("durable");
+    let during = writer.join().expect("the writer finishes");
+    drop((store, journal));
+
+    let recovery = open(dir.path()).recover().expect("the store recovers");
+    assert_eq!(recovery.tail, during, "every commit, in order");
+    let recovered = recovery.checkpoint.expect("a checkpoint");
+    assert_eq!(recovered.bookings.into_values().collect::<Vec<_>>(), stadiums);
+    assert_eq!(recovered.users.len(), 20_000);
+}
+
 #[test]
 fn a_later_checkpoint_replaces_only_the_snapshots_it_includes() {
     let dir = tempfile::tempdir().expect("a temporary directory");
