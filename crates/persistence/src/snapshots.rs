@@ -209,6 +209,11 @@ enum WriteError {
     Durable(JournalError),
 }
 
+// TODO: snapshots go into sled, which rewrites whole pages, so a sold-out
+// stadium's tens of MB are written several times over at every checkpoint.
+// Files of their own (synced, named by the root) or incremental snapshots
+// would write a fraction of that; pacing only spreads the cost.
+
 /// How much a checkpoint writes to sled between two flushes of its own.
 ///
 /// The committer's flush at each group commit writes everything in sled's
