@@ -64,9 +64,10 @@ pub struct RushReport {
     /// connection. It counts in every latency above: a large one means the
     /// pool, not the server, set the pace.
     pub pool_wait: Percentiles,
-    /// How late the harness began buyers' visits after they were due. It
-    /// counts in every latency above: a large one means the harness fell
-    /// behind its own schedule.
+    /// How late the harness began buyers' visits after they were due, with
+    /// `--no-waiting-room` (empty otherwise: in a waiting room the wait in
+    /// line is the model, not lateness). It counts in every latency above:
+    /// a large one means the harness fell behind its own schedule.
     pub start_lag: Percentiles,
     /// With an overload phase: what got through during it, and how soon
     /// full speed came back after it.
@@ -316,11 +317,13 @@ pub fn summary(report: &RushReport) -> String {
     let _ = writeln!(line, "connections {opened} opened during the rush");
     let _ = writeln!(line, "{}", pool_wait_line(&report.pool_wait, &report.ops["all"]));
     let lag = &report.start_lag;
-    let _ = writeln!(
-        line,
-        "start lag   p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms from a buyer's due time to its first request",
-        lag.p50_ms, lag.p99_ms, lag.max_ms
-    );
+    if lag.count > 0 {
+        let _ = writeln!(
+            line,
+            "start lag   p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms from a buyer's due time to the start of its visit",
+            lag.p50_ms, lag.p99_ms, lag.max_ms
+        );
+    }
     if let Some(o) = &report.overload {
         let back = o.recovered_within_s.map_or("not within the run".into(), |s| format!("{s:.0}s"));
         let _ = writeln!(

@@ -161,8 +161,9 @@ pub struct Stats {
     pub all: Histogram<u64>,
     /// From a buyer's due time to its last answer.
     pub journey: Histogram<u64>,
-    /// From a buyer's due time to when the harness began its visit: the
-    /// harness's own lateness, which counts in every latency of the visit.
+    /// From a buyer's due time to when the harness began its visit, without
+    /// a waiting room: the harness's own lateness, which counts in every
+    /// latency of the visit.
     pub start_lag: Histogram<u64>,
     pub seconds: Vec<Second>,
     pub errors: BTreeMap<String, u64>,
