@@ -236,6 +236,10 @@ const REMOVAL_BYTES: usize = 256;
 /// runs at full speed when there is none (at shutdown, say).
 const PAUSE_PER_WORK: u32 = 3;
 
+/// The longest pause after one slice, should a slice take long (a slow
+/// sync): the checkpoint must still finish.
+const LONGEST_PAUSE: Duration = Duration::from_millis(250);
+
 /// Flushes a checkpoint's writes a slice at a time, and yields to group
 /// commits between slices. Chunks made durable early are harmless: nothing
 /// names them until the root does.
@@ -260,10 +264,12 @@ impl<'a> Pace<'a> {
         self.unflushed = 0;
         self.shared.durability.make_durable().map_err(WriteError::Durable)?;
 
-        let on_sale = self.shared.commits() != self.commits_at_start;
-        std::thread::sleep(pause_after(self.slice_started.elapsed(), on_sale));
+        // Commits during the pause count for the next slice.
+        let commits = self.shared.commits();
+        let committing = commits != self.commits_at_start;
+        self.commits_at_start = commits;
+        std::thread::sleep(pause_after(self.slice_started.elapsed(), committing));
         self.slice_started = Instant::now();
-        self.commits_at_start = self.shared.commits();
         Ok(())
     }
 
@@ -277,7 +283,7 @@ impl<'a> Pace<'a> {
 /// without group commits going on meanwhile.
 fn pause_after(worked: Duration, committing: bool) -> Duration {
     match committing {
-        true => worked * PAUSE_PER_WORK,
+        true => (worked * PAUSE_PER_WORK).min(LONGEST_PAUSE),
         false => Duration::ZERO,
     }
 }
@@ -467,10 +473,11 @@ mod tests {
     }
 
     #[test]
-    fn a_checkpoint_yields_to_group_commits_and_only_to_them() {
+    fn a_slice_is_followed_by_a_bounded_pause_only_while_commits_go_on() {
         let slice = Duration::from_millis(4);
         assert_eq!(pause_after(slice, true), slice * PAUSE_PER_WORK);
         assert_eq!(pause_after(slice, false), Duration::ZERO);
+        assert_eq!(pause_after(Duration::from_secs(2), true), LONGEST_PAUSE);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use common::{
@@ -76,21 +77,39 @@ fn a_checkpoint_written_in_slices_between_commits_loses_nothing() {
     append_and_wait(&*journal, (0..100).map(|index| event(0, index)).collect()).expect("durable");
     let position = journal.durable_position();
 
-    let committer = journal.clone();
-    let writer = std::thread::spawn(move || {
-        let during: Vec<_> = (0..400).map(|index| event(1, index)).collect();
-        for event in &during {
-            append_and_wait(&*committer, vec![event.clone()]).expect("durable");
+    // Commits one event at a time until the checkpoint is done (or 20,000).
+    let checkpointed = Arc::new(AtomicBool::new(false));
+    let writer = std::thread::spawn({
+        let (journal, checkpointed) = (journal.clone(), checkpointed.clone());
+        move || {
+            let mut during = Vec::new();
+            for index in 0..20_000 {
+                if checkpointed.load(Ordering::Acquire) {
+                    break;
+                }
+                during.push(event(1, index));
+                append_and_wait(&*journal, vec![event(1, index)]).expect("durable");
+            }
+            during
         }
-        during
     });
     // Some 3 MB: several slices.
     let stadiums: Vec<_> = (1..=6).map(|id| busy_stadium_snapshot(id, 3)).collect();
     let checkpoint =
         Checkpoint { catalogue: catalogue(), users: users(20_000), bookings: stadiums.clone() };
+    let started = (journal.commits(), std::time::Instant::now());
+    while journal.commits() == started.0 {
+        assert!(started.1.elapsed().as_secs() < 60, "the writer never committed");
+        std::thread::yield_now();
+    }
+    let commits_before = journal.commits();
     journal.checkpoint(position, checkpoint).expect("durable");
+    let commits_during = journal.commits() - commits_before;
+    checkpointed.store(true, Ordering::Release);
     let during = writer.join().expect("the writer finishes");
     drop((store, journal));
+
+    assert!(commits_during > 0, "the commits went on during the checkpoint");
 
     let recovery = open(dir.path()).recover().expect("the store recovers");
     assert_eq!(recovery.tail, during, "every commit, in order");
