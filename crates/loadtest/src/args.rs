@@ -116,7 +116,7 @@ pub struct RushArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
 
-    // The next four shape the server this harness starts itself. With
+    // The next five shape the server this harness starts itself. With
     // `--target` that server is already running as it is: given there,
     // they are refused rather than silently ignored.
     /// The hold time of the server this harness starts itself.
@@ -140,6 +140,12 @@ pub struct RushArgs {
     /// serve. Needs util-linux's `taskset`.
     #[arg(long, conflicts_with = "target")]
     pub server_cpus: Option<String>,
+
+    /// The `--checkpoint-every` of the server this harness starts itself
+    /// (60s unless given): shorter, such as 20s, to see its checkpoints
+    /// during a rush.
+    #[arg(long, value_parser = parse_duration, conflicts_with = "target")]
+    pub server_checkpoint_every: Option<Duration>,
 
     /// Seeds the buyers' choices, for a repeatable rush.
     #[arg(long, default_value_t = 1)]
@@ -254,6 +260,7 @@ mod tests {
             ["--server-max-in-flight", "1"],
             ["--server-max-http-in-flight", "1"],
             ["--server-cpus", "0"],
+            ["--server-checkpoint-every", "20s"],
         ] {
             let error = Rush::try_parse_from(TARGET.into_iter().chain(flag)).err();
             let error = error.unwrap_or_else(|| panic!("{flag:?} with --target was taken"));

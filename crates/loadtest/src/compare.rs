@@ -56,6 +56,7 @@ pub async fn run(args: &CompareArgs) -> anyhow::Result<Comparison> {
         hold_ttl: args.rush.hold_ttl,
         max_in_flight: args.rush.server_max_in_flight,
         max_http_in_flight: args.rush.server_max_http_in_flight,
+        checkpoint_every: args.rush.server_checkpoint_every,
     };
     let boxoffice = side(&args.rush, &boxoffice_kind).await?;
     let baseline_kind = ServerKind::Baseline {

@@ -35,6 +35,7 @@ pub async fn rush(args: &RushArgs) -> anyhow::Result<RushReport> {
                 hold_ttl: args.hold_ttl,
                 max_in_flight: args.server_max_in_flight,
                 max_http_in_flight: args.server_max_http_in_flight,
+                checkpoint_every: args.server_checkpoint_every,
             };
             rush_self_started(args, &kind).await
         }

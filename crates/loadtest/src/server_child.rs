@@ -18,6 +18,8 @@ pub enum ServerKind {
         max_in_flight: Option<u32>,
         /// The server's `--max-http-in-flight`, when not its default.
         max_http_in_flight: Option<u32>,
+        /// The server's `--checkpoint-every`, when not its default.
+        checkpoint_every: Option<Duration>,
     },
     /// The MariaDB baseline (`loadtest baseline`).
     Baseline { database_url: String, hold_ttl: Duration },
@@ -64,7 +66,12 @@ impl ServerChild {
             None => Command::new(exe),
         };
         let data_dir = match kind {
-            ServerKind::Boxoffice { hold_ttl, max_in_flight, max_http_in_flight } => {
+            ServerKind::Boxoffice {
+                hold_ttl,
+                max_in_flight,
+                max_http_in_flight,
+                checkpoint_every,
+            } => {
                 let dir = tempfile::Builder::new().prefix("loadtest-data-").tempdir()?;
                 command.arg("serve-boxoffice").arg("--data-dir").arg(dir.path());
                 command.args(["--catalogue", "empty", "--payments", "instant", "--hold-ttl"]);
@@ -74,6 +81,10 @@ impl ServerChild {
                 }
                 if let Some(max) = max_http_in_flight {
                     command.arg("--max-http-in-flight").arg(max.to_string());
+                }
+                if let Some(every) = checkpoint_every {
+                    command.arg("--checkpoint-every");
+                    command.arg(humantime::format_duration(*every).to_string());
                 }
                 Some(dir)
             }
