@@ -202,17 +202,93 @@ fn decode_events(mut bytes: &[u8], events: &mut Vec<Event>) -> Result<(), postca
     Ok(())
 }
 
-/// The encoding of a snapshot object, cut into values of at most
-/// [`MAX_VALUE_BYTES`].
-pub(crate) struct Chunked {
+/// How much of an object's encoding [`encode_in_chunks`] handed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Encoded {
     pub(crate) len: u64,
-    pub(crate) chunks: Vec<Vec<u8>>,
+    pub(crate) chunks: u32,
 }
 
-pub(crate) fn encode_chunked<T: Serialize>(object: &T) -> Result<Chunked, postcard::Error> {
-    let bytes = postcard::to_stdvec(object)?;
-    let chunks = bytes.chunks(MAX_VALUE_BYTES).map(|chunk| checked_value(chunk.to_vec())).collect();
-    Ok(Chunked { len: bytes.len() as u64, chunks })
+/// Why [`encode_in_chunks`] stopped.
+#[derive(Debug)]
+pub(crate) enum ChunkError<E> {
+    Encode(postcard::Error),
+    /// The sink refused a chunk.
+    Sink(E),
+}
+
+/// Encodes `object` and hands the encoding to `sink` in values of at most
+/// [`MAX_VALUE_BYTES`] as they fill: the values joined are the object's
+/// postcard encoding. A checkpoint of a sold-out stadium is tens of MB, so
+/// it is never whole in memory, and the sink's pacing paces the encoding.
+pub(crate) fn encode_in_chunks<T: Serialize, E>(
+    object: &T,
+    sink: impl FnMut(Vec<u8>) -> Result<(), E>,
+) -> Result<Encoded, ChunkError<E>> {
+    let mut refused = None;
+    let flavor = ChunkFlavor {
+        chunk: Vec::with_capacity(MAX_VALUE_BYTES),
+        encoded: Encoded { len: 0, chunks: 0 },
+        sink,
+        refused: &mut refused,
+    };
+    let encoded = postcard::serialize_with_flavor(object, flavor);
+    match (encoded, refused) {
+        (_, Some(error)) => Err(ChunkError::Sink(error)),
+        (Ok(encoded), None) => Ok(encoded),
+        (Err(error), None) => Err(ChunkError::Encode(error)),
+    }
+}
+
+/// postcard's output cut into chunks. A chunk the sink refuses stops the
+/// encoding with a postcard error, and the sink's own goes to `refused`.
+struct ChunkFlavor<'a, F, E> {
+    chunk: Vec<u8>,
+    encoded: Encoded,
+    sink: F,
+    refused: &'a mut Option<E>,
+}
+
+impl<F: FnMut(Vec<u8>) -> Result<(), E>, E> ChunkFlavor<'_, F, E> {
+    fn hand_on(&mut self) -> postcard::Result<()> {
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(MAX_VALUE_BYTES));
+        self.encoded.len += chunk.len() as u64;
+        self.encoded.chunks += 1;
+        (self.sink)(checked_value(chunk)).map_err(|error| {
+            *self.refused = Some(error);
+            postcard::Error::SerializeBufferFull
+        })
+    }
+}
+
+impl<F: FnMut(Vec<u8>) -> Result<(), E>, E> postcard::ser_flavors::Flavor
+    for ChunkFlavor<'_, F, E>
+{
+    type Output = Encoded;
+
+    fn try_extend(&mut self, mut data: &[u8]) -> postcard::Result<()> {
+        while !data.is_empty() {
+            let room = MAX_VALUE_BYTES - self.chunk.len();
+            let (now, later) = data.split_at(room.min(data.len()));
+            self.chunk.extend_from_slice(now);
+            data = later;
+            if self.chunk.len() == MAX_VALUE_BYTES {
+                self.hand_on()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        self.try_extend(&[byte])
+    }
+
+    fn finalize(mut self) -> postcard::Result<Encoded> {
+        if !self.chunk.is_empty() {
+            self.hand_on()?;
+        }
+        Ok(self.encoded)
+    }
 }
 
 pub(crate) fn decode_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, postcard::Error> {
@@ -234,6 +310,41 @@ mod tests {
             phone: "+41 00 000 00 00".into(),
             token_sha256: [7; 32],
         })
+    }
+
+    #[test]
+    fn an_object_is_handed_on_in_full_chunks_that_join_into_its_encoding() {
+        let users: Vec<Event> = (0..500).map(|id| user(id, 40)).collect();
+        let whole = postcard::to_stdvec(&users).expect("encodes");
+        let mut chunks = Vec::new();
+
+        let encoded = encode_in_chunks(&users, |chunk| {
+            chunks.push(chunk);
+            Ok::<(), ()>(())
+        });
+
+        let encoded = encoded.expect("every chunk taken");
+        assert!(whole.len() > 3 * MAX_VALUE_BYTES, "several chunks: {}", whole.len());
+        assert_eq!((encoded.len, encoded.chunks as usize), (whole.len() as u64, chunks.len()));
+        assert!(chunks[..chunks.len() - 1].iter().all(|chunk| chunk.len() == MAX_VALUE_BYTES));
+        assert_eq!(chunks.concat(), whole);
+    }
+
+    #[test]
+    fn a_chunk_the_sink_refuses_stops_the_encoding_with_the_sinks_error() {
+        let users: Vec<Event> = (0..500).map(|id| user(id, 40)).collect();
+        let mut taken = 0;
+
+        let encoded = encode_in_chunks(&users, |_| {
+            taken += 1;
+            if taken == 2 {
+                return Err("disk full");
+            }
+            Ok(())
+        });
+
+        assert!(matches!(encoded, Err(ChunkError::Sink("disk full"))), "{encoded:?}");
+        assert_eq!(taken, 2, "nothing is handed on after a refusal");
     }
 
     fn round_trip(events: &[Event]) -> (Vec<Vec<u8>>, Vec<Event>) {

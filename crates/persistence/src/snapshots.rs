@@ -19,7 +19,7 @@ use engine::journal::{Checkpoint, JournalError, LogPosition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{checked_value, decode_object, encode_chunked};
+use crate::codec::{checked_value, decode_object, encode_in_chunks, ChunkError, Encoded};
 use crate::journal::{log_key, Shared};
 use crate::StoreError;
 
@@ -295,16 +295,19 @@ fn write_object<T: Serialize>(
     value: &T,
     pace: &mut Pace<'_>,
 ) -> Result<ObjectRef, WriteError> {
-    let encoded = encode_chunked(value)?;
-    let chunks = u32::try_from(encoded.chunks.len()).expect("an object of fewer than 2^32 chunks");
-
-    for (index, chunk) in encoded.chunks.into_iter().enumerate() {
-        let key = chunk_key(generation, object, index as u32);
+    let mut index = 0;
+    let encoded = encode_in_chunks(value, |chunk| {
+        let key = chunk_key(generation, object, index);
+        index += 1;
         let bytes = key.len() + chunk.len();
-        tree.insert(key, checked_value(chunk))?;
-        pace.wrote(bytes)?;
-    }
-    Ok(ObjectRef { generation, chunks, len: encoded.len })
+        tree.insert(key, chunk)?;
+        pace.wrote(bytes)
+    });
+    let Encoded { len, chunks } = encoded.map_err(|error| match error {
+        ChunkError::Encode(error) => WriteError::Encode(error),
+        ChunkError::Sink(refused) => refused,
+    })?;
+    Ok(ObjectRef { generation, chunks, len })
 }
 
 fn remove_generations_from(
