@@ -121,6 +121,9 @@ pub struct SecondReport {
     pub completed: u64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// How late the visits begun in this second began, at p99 (`None`
+    /// when none began, or in a waiting room).
+    pub start_lag_p99_ms: Option<f64>,
     /// The fewest tickets a view showed available in this second.
     pub available: Option<u32>,
 }
@@ -141,6 +144,8 @@ impl SecondReport {
             completed: second.completed,
             p50_ms: latency.p50_ms,
             p99_ms: latency.p99_ms,
+            start_lag_p99_ms: (!second.start_lag.is_empty())
+                .then(|| Percentiles::of(&second.start_lag).p99_ms),
             available: second.available,
         }
     }

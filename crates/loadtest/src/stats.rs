@@ -132,6 +132,9 @@ pub struct Second {
     /// goodput.
     pub completed: u64,
     pub latency: Histogram<u64>,
+    /// How late the visits begun in this second began (see
+    /// [`Stats::start_lag`]).
+    pub start_lag: Histogram<u64>,
     /// The fewest tickets a view showed available in this second.
     pub available: Option<u32>,
 }
@@ -149,6 +152,7 @@ impl Second {
             arrivals: 0,
             completed: 0,
             latency: second_histogram(),
+            start_lag: second_histogram(),
             available: None,
         }
     }
@@ -296,7 +300,10 @@ impl Recorder {
     /// A buyer whose visit begins at `now`, though it was due at `due`.
     pub fn started(&self, due: Instant, now: Instant) {
         let lag = micros(now.saturating_duration_since(due));
-        self.stats.lock().start_lag.record(lag).expect("clamped into the bounds");
+        let at = self.offset(now);
+        let mut stats = self.stats.lock();
+        stats.start_lag.record(lag).expect("clamped into the bounds");
+        stats.second(at).start_lag.record(lag).expect("clamped into the bounds");
     }
 
     /// A buyer's end, with its whole time from due to last answer.
@@ -399,9 +406,11 @@ mod tests {
         recorder.started(due, due + Duration::from_millis(30));
         // A buyer started early (the lead before the first due time) lags by nothing.
         recorder.started(due, start);
-        let lag = Percentiles::of(&recorder.into_stats().start_lag);
+        let stats = recorder.into_stats();
+        let lag = Percentiles::of(&stats.start_lag);
         assert_eq!(lag.count, 2);
         assert!((lag.max_ms - 30.0).abs() < 0.1, "{lag:?}");
+        assert_eq!(stats.seconds[0].start_lag.len(), 2, "counted in the second it began");
     }
 
     #[test]
