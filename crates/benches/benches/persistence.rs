@@ -14,18 +14,26 @@
 //!   hand-rolled append of the event to a plain file and `fdatasync` after
 //!   each one: the floor of any one-sync-per-event design on this disk.
 //!
+//! - `persistence/append/sled-group-commit-64-appenders-during-checkpoints`:
+//!   the first case while another thread takes checkpoints back to back of
+//!   a sold-out stadium's snapshot (943,008 places, 300,000 orders, tens of
+//!   MB): what a checkpoint costs the commits that go on meanwhile.
+//!
 //! The ratio of the first to the second is what group commit buys.
 
 use std::fs::File;
 use std::io::Write;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion, Throughput};
+use engine::booking::{BookingSnapshot, Order, OrderState};
 use engine::events::{BookingEvent, Change, Event};
 use engine::ids::{PerformanceId, UserId};
-use engine::journal::Journal;
+use engine::journal::{Checkpoint, Journal};
 use engine::time::Timestamp;
 use persistence::{SledJournal, Store, StoreOptions};
 use tokio::runtime::Runtime;
@@ -106,6 +114,75 @@ fn bench_sled(group: &mut Group, runtime: &Runtime, name: &str, appenders: usize
     });
 }
 
+/// A sold-out stadium's snapshot: every place sold, 300,000 orders.
+fn sold_out_stadium() -> BookingSnapshot {
+    const PLACES: u32 = 943_008;
+    const ORDERS: u32 = 300_000;
+    let order = |number: u32| {
+        let tickets = (number * 3..number * 3 + 3).filter(|&ticket| ticket < PLACES).collect();
+        let order = Order {
+            user: UserId(number % 100_000 + 1),
+            tickets,
+            amount_minor: 28_500,
+            state: OrderState::Paid,
+            payment: Some(format!("pi_{number:024}")),
+            session: None,
+            refunded_minor: 0,
+            refunds: 0,
+            turned_back: Vec::new(),
+        };
+        (number + 1, Arc::new(order))
+    };
+    BookingSnapshot {
+        performance: PerformanceId(1),
+        seq: u64::from(ORDERS),
+        status: vec![2; PLACES as usize],
+        link: (0..PLACES).map(|ticket| ticket / 3 + 1).collect(),
+        holds: Vec::new(),
+        orders: (0..ORDERS).map(order).collect(),
+        next_hold: 1,
+        next_order: ORDERS + 1,
+    }
+}
+
+/// Takes checkpoints of `snapshot` back to back until stopped.
+struct Checkpointing {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Checkpointing {
+    fn start(journal: Arc<SledJournal>, snapshot: BookingSnapshot) -> Checkpointing {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !stopped.load(Ordering::Acquire) {
+                let bookings = vec![snapshot.clone()];
+                let checkpoint = Checkpoint { bookings, ..Checkpoint::default() };
+                let position = journal.durable_position();
+                journal.checkpoint(position, checkpoint).expect("the checkpoint is durable");
+            }
+        });
+        Checkpointing { stop, thread }
+    }
+
+    fn stop(self) {
+        self.stop.store(true, Ordering::Release);
+        self.thread.join().expect("the checkpoints ran");
+    }
+}
+
+fn bench_sled_during_checkpoints(group: &mut Group, runtime: &Runtime) {
+    let log = SledLog::open();
+    runtime.block_on(append_and_wait(log.journal.as_ref(), event(0)));
+    let checkpointing = Checkpointing::start(log.journal.clone(), sold_out_stadium());
+    let name = format!("sled-group-commit-{GROUP_APPENDERS}-appenders-during-checkpoints");
+    group.bench_function(name, |b| {
+        b.iter_custom(|events| runtime.block_on(append_all(&log.journal, GROUP_APPENDERS, events)))
+    });
+    checkpointing.stop();
+}
+
 /// A hand-rolled log: one JSON line per event, appended to a plain file
 /// and `fdatasync`ed before the next. No batching, no index, no sled.
 struct RawFile {
@@ -155,6 +232,7 @@ fn persistence(c: &mut Criterion) {
     bench_sled(&mut group, &runtime, &grouped, GROUP_APPENDERS);
     let crowd = format!("sled-group-commit-{CROWD_APPENDERS}-appenders");
     bench_sled(&mut group, &runtime, &crowd, CROWD_APPENDERS);
+    bench_sled_during_checkpoints(&mut group, &runtime);
     bench_sled(&mut group, &runtime, "sled-one-at-a-time-1-appender", 1);
     bench_raw_file(&mut group);
     group.finish();
