@@ -289,23 +289,12 @@ impl Api {
         bearer: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> Reply<T> {
-        self.call_in_turn(Turn::UnderWay, method, path, bearer, body).await
-    }
-
-    /// [`Api::call`], waiting in `turn` when every connection is busy.
-    async fn call_in_turn<T: DeserializeOwned>(
-        &self,
-        turn: Turn,
-        method: Method,
-        path: &str,
-        bearer: Option<&str>,
-        body: Option<serde_json::Value>,
-    ) -> Reply<T> {
-        let body = self.body_in_turn(turn, method, path, bearer, body).await?;
+        let body = self.body_in_turn(Turn::UnderWay, method, path, bearer, body).await?;
         serde_json::from_slice(&body).map_err(|_| Failure::Decode)
     }
 
-    /// Sends one request and answers with the body of a success.
+    /// Sends one request, waiting in `turn` when every connection is busy,
+    /// and answers with the body of a success.
     async fn body_in_turn(
         &self,
         turn: Turn,
