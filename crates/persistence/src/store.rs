@@ -1,6 +1,6 @@
 //! [`Store`]: opening the sled database, starting the journal, recovery.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use engine::events::Event;
@@ -45,6 +45,7 @@ pub struct Store {
     journal: Arc<SledJournal>,
     outbox: Arc<SledOutbox>,
     db: sled::Db,
+    dir: PathBuf,
 }
 
 impl Store {
@@ -60,7 +61,7 @@ impl Store {
         db.flush()?;
 
         let durability = Durability::open(dir, db.clone())?;
-        let snapshot_state = SnapshotState::load(&trees.snapshots)?;
+        let snapshot_state = SnapshotState::load(&trees.snapshots, dir)?;
 
         // What a crash left of its last commit goes before anything else.
         let repaired = outbox::repair(&trees.log, &trees.outbox)?;
@@ -91,7 +92,7 @@ impl Store {
         let journal = SledJournal::start(Arc::clone(&shared), snapshot_state, next, options.fault)?;
         let journal = Arc::new(journal);
         let outbox = Arc::new(SledOutbox::new(Arc::clone(&journal), Arc::clone(&shared)));
-        Ok(Store { shared, journal, outbox, db })
+        Ok(Store { shared, journal, outbox, db, dir: dir.to_owned() })
     }
 
     /// A tree of its own in the store's database, for a part that keeps
@@ -115,7 +116,7 @@ impl Store {
     /// The last durable checkpoint and the log after it. Meant to be called
     /// at start, before the first append.
     pub fn recover(&self) -> Result<Recovery, StoreError> {
-        let checkpoint = read_checkpoint(&self.shared.snapshots)?;
+        let checkpoint = read_checkpoint(&self.shared.snapshots, &self.dir)?;
         let position = checkpoint.as_ref().map_or(0, |checkpoint| checkpoint.position.0);
 
         let mut decoder = LogDecoder::default();

@@ -220,3 +220,38 @@ fn no_value_exceeds_the_limit_and_sled_writes_no_blobs() {
     let bookings = recovery.checkpoint.expect("a checkpoint").bookings;
     assert_eq!(bookings[&PerformanceId(2)], busy_stadium_snapshot(2, 1));
 }
+
+/// Three hot performances snapshotted at every checkpoint, each time with
+/// a performance that nobody touches again: every pack still holds a live
+/// snapshot, so without compaction every pack would stay, full of the hot
+/// ones' dead snapshots.
+#[test]
+fn packs_kept_mostly_for_dead_snapshots_are_compacted_away() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    let journal = store.journal();
+    let packs_dir = dir.path().join("checkpoints");
+    let quiet = |mark: u64| snapshot(100 + mark as u32, small_layout(), mark);
+
+    let mut packs_after_each = Vec::new();
+    for mark in 1..=6 {
+        append_and_wait(&*journal, vec![event(0, mark as u32)]).expect("durable");
+        let hot = (1..=3).map(|performance| busy_stadium_snapshot(performance, mark));
+        let bookings = hot.chain([quiet(mark)]).collect();
+        let checkpoint = Checkpoint { bookings, ..Checkpoint::default() };
+        journal.checkpoint(journal.durable_position(), checkpoint).expect("durable");
+        packs_after_each.push(std::fs::read_dir(&packs_dir).expect("the packs").count());
+    }
+    drop((store, journal));
+
+    assert!(packs_after_each.iter().all(|&packs| packs <= 2), "packs: {packs_after_each:?}");
+    let recovery = open(dir.path()).recover().expect("the store recovers");
+    let bookings = recovery.checkpoint.expect("a checkpoint").bookings;
+    assert_eq!(bookings.len(), 9);
+    for performance in 1..=3 {
+        assert_eq!(bookings[&PerformanceId(performance)], busy_stadium_snapshot(performance, 6));
+    }
+    for mark in 1..=6 {
+        assert_eq!(bookings[&PerformanceId(100 + mark as u32)], quiet(mark));
+    }
+}

@@ -2,7 +2,8 @@
 
 mod common;
 
-use common::{append_and_wait, event, open, open_raw, open_with};
+use common::{append_and_wait, event, open, open_raw, open_with, small_layout, snapshot};
+use engine::journal::{Checkpoint, Journal};
 use persistence::{StoreError, StoreOptions};
 
 fn with_raw_tree(dir: &std::path::Path, tree: &str, change: impl FnOnce(&sled::Tree)) {
@@ -48,4 +49,28 @@ fn an_undecodable_checkpoint_is_a_store_error() {
 
     let opened = open_with(dir.path(), StoreOptions::default());
     assert!(matches!(opened, Err(StoreError::Corrupt { .. })));
+}
+
+#[test]
+fn a_snapshot_pack_that_lost_or_changed_bytes_is_a_store_error() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    let journal = store.journal();
+    let bookings = vec![snapshot(1, small_layout(), 1)];
+    journal
+        .checkpoint(journal.durable_position(), Checkpoint { bookings, ..Default::default() })
+        .expect("durable");
+    drop((store, journal));
+    let pack = dir.path().join("checkpoints").join("00000000000000000001.pack");
+    let written = std::fs::read(&pack).expect("the checkpoint's pack");
+
+    let mut flipped = written.clone();
+    flipped[written.len() / 2] ^= 0x40;
+    std::fs::write(&pack, &flipped).expect("a write");
+    let error = open(dir.path()).recover().expect_err("the changed byte is found");
+    assert!(matches!(error, StoreError::Corrupt { .. }), "{error}");
+
+    std::fs::write(&pack, &written[..written.len() - 1]).expect("a write");
+    let opened = open_with(dir.path(), StoreOptions::default());
+    assert!(matches!(opened, Err(StoreError::Corrupt { .. })), "the lost byte is found");
 }

@@ -1,0 +1,640 @@
+//! Checkpoints: snapshots in packs of their own, published by one value
+//! in the `snapshots` tree, and trimming the log behind them.
+//!
+//! Every object of a checkpoint (the catalogue, the users, each booking
+//! snapshot that changed, and the manifest naming every performance's
+//! current snapshot) is written to a new pack file of its own generation
+//! ([`packs`]). Nothing refers to the new pack until one small root value
+//! in sled is replaced, so readers, and recovery after a crash at any
+//! point, see either the whole old checkpoint or the whole new one. Packs
+//! nothing names any more, and the trimmed log, go only after the new root
+//! is durable.
+
+mod legacy;
+mod packs;
+
+use std::collections::{btree_map, BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use engine::booking::BookingSnapshot;
+use engine::catalogue::Catalogue;
+use engine::events::User;
+use engine::ids::PerformanceId;
+use engine::journal::{Checkpoint, JournalError, LogPosition};
+use serde::{Deserialize, Serialize};
+
+use crate::codec::{checked_value, decode_object};
+use crate::journal::{log_key, Shared};
+use crate::StoreError;
+use packs::{ObjectRef, PackWriter};
+
+pub(crate) use packs::DIRECTORY;
+
+/// The key of the root of a checkpoint in packs. (`root` is the key of a
+/// checkpoint an earlier version kept in sled: see [`legacy`].)
+const ROOT_KEY: &[u8] = b"pack-root";
+
+/// What a checkpoint stored, as recovery hands it back.
+#[derive(Clone, Debug)]
+pub struct RecoveredCheckpoint {
+    /// The log position the checkpoint was taken at; the tail starts here.
+    pub position: LogPosition,
+    pub catalogue: Catalogue,
+    pub users: Vec<User>,
+    /// The latest snapshot of every performance any checkpoint included.
+    pub bookings: BTreeMap<PerformanceId, BookingSnapshot>,
+}
+
+/// The one value whose replacement publishes a checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Root {
+    generation: u64,
+    position: u64,
+    catalogue: ObjectRef,
+    users: ObjectRef,
+    manifest: ObjectRef,
+}
+
+impl Root {
+    /// The references of the root's own objects.
+    fn objects(&self) -> [ObjectRef; 3] {
+        [self.catalogue, self.users, self.manifest]
+    }
+}
+
+/// What the published checkpoint names besides its own objects.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Manifest {
+    /// Every performance's current snapshot.
+    snapshots: BTreeMap<PerformanceId, ObjectRef>,
+    /// How many bytes of snapshots each pack still named was written with.
+    /// (A pack also holds its checkpoint's catalogue, users and manifest,
+    /// but those are replaced whole by the next checkpoint, so they do not
+    /// decide whether a pack is worth keeping.)
+    pack_sizes: BTreeMap<u64, u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Object {
+    Catalogue,
+    Users,
+    Manifest,
+    Booking(PerformanceId),
+}
+
+/// The published checkpoint, kept in memory for the next one to build on.
+#[derive(Debug)]
+pub(crate) struct SnapshotState {
+    /// Where the packs are.
+    dir: PathBuf,
+    root: Option<Root>,
+    manifest: Manifest,
+    /// A checkpoint an earlier version kept in sled, until the first
+    /// checkpoint in packs replaces it.
+    legacy: Option<legacy::Checkpoint>,
+}
+
+impl SnapshotState {
+    /// Reads the root and manifest that the last durable checkpoint left in
+    /// the store in `store_dir`.
+    pub(crate) fn load(tree: &sled::Tree, store_dir: &Path) -> Result<SnapshotState, StoreError> {
+        let dir = packs::create_directory(store_dir)?;
+        let mut state =
+            SnapshotState { dir, root: None, manifest: Manifest::default(), legacy: None };
+
+        if let Some(root) = read_root(tree)? {
+            state.manifest = packs::read_object(&state.dir, "checkpoint manifest", root.manifest)?;
+            state.root = Some(root);
+        } else {
+            state.legacy = legacy::load(tree)?;
+        }
+        Ok(state)
+    }
+
+    /// Where the log tail of the published checkpoint starts.
+    pub(crate) fn position(&self) -> LogPosition {
+        let legacy = self.legacy.as_ref().map(|legacy| legacy.root.position);
+        LogPosition(self.root.map(|root| root.position).or(legacy).unwrap_or(0))
+    }
+
+    /// Publishes `checkpoint` and trims the log before `position`, failing
+    /// the store if any step does not reach the disk.
+    pub(crate) fn write(
+        &mut self,
+        shared: &Shared,
+        position: LogPosition,
+        checkpoint: &Checkpoint,
+    ) -> Result<(), JournalError> {
+        let generation = self.last_generation() + 1;
+        let tree = &shared.snapshots;
+        let io = |what: &str, error: WriteError| match error {
+            WriteError::Durable(failed) => failed,
+            other => shared.fail(format!("checkpoint: {what}: {other}")),
+        };
+        let mut pace = Pace::new(shared);
+
+        // 1. Leftovers of a checkpoint interrupted before its root was published.
+        packs::remove_unnamed(&self.dir, &self.named_packs())
+            .map_err(|e| io("removing leftovers", e.into()))?;
+
+        // 2. The new pack, named by nothing yet.
+        let (root, manifest) = self
+            .write_pack(tree, generation, position, checkpoint, &mut pace)
+            .map_err(|e| io("writing snapshots", e))?;
+
+        // 3. The atomic switch: one small value.
+        let root_value =
+            postcard::to_stdvec(&root).map_err(|e| io("encoding the root", e.into()))?;
+        tree.insert(ROOT_KEY, checked_value(root_value)).map_err(|e| io("publishing", e.into()))?;
+        shared.durability.make_durable()?;
+        self.root = Some(root);
+        self.manifest = manifest;
+        self.legacy = None;
+
+        // 4. Only now may what the new checkpoint replaces go.
+        legacy::remove(tree, &mut pace).map_err(|e| io("removing sled snapshots", e))?;
+        packs::remove_unnamed(&self.dir, &self.named_packs())
+            .map_err(|e| io("removing replaced packs", e.into()))?;
+        trim_log(&shared.log, position, &mut pace).map_err(|e| io("trimming the log", e))?;
+        shared.durability.make_durable()
+    }
+
+    fn last_generation(&self) -> u64 {
+        let legacy = self.legacy.as_ref().map_or(0, |legacy| legacy.root.generation);
+        self.root.map_or(0, |root| root.generation).max(legacy)
+    }
+
+    /// Every object the published checkpoint names.
+    fn named_objects(&self) -> impl Iterator<Item = ObjectRef> + '_ {
+        let own = self.root.iter().flat_map(Root::objects);
+        own.chain(self.manifest.snapshots.values().copied())
+    }
+
+    fn named_packs(&self) -> BTreeSet<u64> {
+        self.named_objects().map(|object| object.generation).collect()
+    }
+
+    /// Writes the checkpoint's objects, and the live snapshots of packs
+    /// not worth keeping, into the pack of `generation`.
+    fn write_pack(
+        &self,
+        tree: &sled::Tree,
+        generation: u64,
+        position: LogPosition,
+        checkpoint: &Checkpoint,
+        pace: &mut Pace<'_>,
+    ) -> Result<(Root, Manifest), WriteError> {
+        let compacted = self.packs_to_compact();
+        let mut pack = PackWriter::create(&self.dir, generation, pace)?;
+        let catalogue = pack.write(&checkpoint.catalogue)?;
+        let users = pack.write(&checkpoint.users)?;
+
+        let mut snapshots = self.manifest.snapshots.clone();
+        for booking in &checkpoint.bookings {
+            snapshots.insert(booking.performance, pack.write(booking)?);
+        }
+
+        // Snapshots left out stay: moved if their pack goes, or if an
+        // earlier version kept them in sled.
+        for reference in snapshots.values_mut() {
+            if compacted.contains(&reference.generation) {
+                let what = format!("a snapshot in pack {}", reference.generation);
+                let encoded = packs::read_encoded(&self.dir, &what, *reference)?;
+                *reference = pack.write_encoded(&encoded)?;
+            }
+        }
+        if let Some(legacy) = &self.legacy {
+            for (&performance, &chunks) in &legacy.manifest {
+                if let btree_map::Entry::Vacant(left_out) = snapshots.entry(performance) {
+                    let encoded = legacy::read_encoded(tree, Object::Booking(performance), chunks)?;
+                    left_out.insert(pack.write_encoded(&encoded)?);
+                }
+            }
+        }
+
+        let manifest =
+            Manifest { pack_sizes: self.pack_sizes_after(&snapshots, generation), snapshots };
+        let manifest_ref = pack.write(&manifest)?;
+        pack.finish(&self.dir)?;
+        let root =
+            Root { generation, position: position.0, catalogue, users, manifest: manifest_ref };
+        Ok((root, manifest))
+    }
+
+    /// The packs whose snapshots are mostly dead, or few enough to copy
+    /// for next to nothing.
+    fn packs_to_compact(&self) -> BTreeSet<u64> {
+        let mut live = BTreeMap::<u64, u64>::new();
+        for object in self.manifest.snapshots.values() {
+            *live.entry(object.generation).or_default() += object.len;
+        }
+        let written = |generation| self.manifest.pack_sizes.get(&generation).copied();
+        live.into_iter()
+            .filter(|&(generation, bytes)| packs::worth_compacting(bytes, written(generation)))
+            .map(|(generation, _)| generation)
+            .collect()
+    }
+
+    /// The snapshot bytes of every pack `snapshots` names, the new pack of
+    /// `generation` included.
+    fn pack_sizes_after(
+        &self,
+        snapshots: &BTreeMap<PerformanceId, ObjectRef>,
+        generation: u64,
+    ) -> BTreeMap<u64, u64> {
+        let mut sizes = BTreeMap::new();
+        for object in snapshots.values() {
+            if object.generation == generation {
+                *sizes.entry(generation).or_default() += object.len;
+            } else if let Some(&size) = self.manifest.pack_sizes.get(&object.generation) {
+                sizes.insert(object.generation, size);
+            }
+        }
+        sizes
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum WriteError {
+    #[error(transparent)]
+    Sled(#[from] sled::Error),
+    #[error("encoding: {0}")]
+    Encode(#[from] postcard::Error),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Unreadable(#[from] StoreError),
+    /// A slice did not reach the disk; the store has failed already.
+    #[error(transparent)]
+    Durable(JournalError),
+}
+
+/// How much a checkpoint writes between two syncs of its own.
+///
+/// The committer's `fdatasync` at each group commit shares the device with
+/// the checkpoint's syncs. Made durable in one sync, the checkpoint of a
+/// sold-out stadium (tens of MB) would hold the device, and the commits
+/// with it, for as long as that takes; in slices, a commit waits for one
+/// slice at most.
+const SLICE_BYTES: usize = 1 << 20;
+
+/// What one removed key counts for in a slice: its tombstone and its share
+/// of the pages sled rewrites for it.
+const REMOVAL_BYTES: usize = 256;
+
+/// While group commits go on, a checkpoint pauses after each slice for this
+/// many times as long as the slice took. Encoding and writing a checkpoint
+/// of tens of MB at full speed took most of a one-core server for a second,
+/// during which its on-sale sold a fraction of its rate. Paced, a
+/// checkpoint takes at most a quarter of the machine while there is an
+/// on-sale, and runs at full speed when there is none (at shutdown, say).
+const PAUSE_PER_WORK: u32 = 3;
+
+/// The longest pause after one slice, should a slice take long (a slow
+/// sync): the checkpoint must still finish.
+const LONGEST_PAUSE: Duration = Duration::from_millis(250);
+
+/// Makes a checkpoint's writes durable a slice at a time, and yields to
+/// group commits between slices. What is made durable early is harmless:
+/// nothing names it until the root does.
+struct Pace<'a> {
+    shared: &'a Shared,
+    unsynced: usize,
+    slice_started: Instant,
+    commits_at_start: u64,
+}
+
+impl<'a> Pace<'a> {
+    fn new(shared: &'a Shared) -> Pace<'a> {
+        let commits_at_start = shared.commits();
+        Pace { shared, unsynced: 0, slice_started: Instant::now(), commits_at_start }
+    }
+
+    /// Counts `bytes` written; at the end of a slice, makes them durable
+    /// with `sync` and pauses.
+    fn wrote(
+        &mut self,
+        bytes: usize,
+        sync: impl FnOnce() -> Result<(), WriteError>,
+    ) -> Result<(), WriteError> {
+        self.unsynced += bytes;
+        if self.unsynced < SLICE_BYTES {
+            return Ok(());
+        }
+        self.unsynced = 0;
+        sync()?;
+
+        // Commits during the pause count for the next slice.
+        let commits = self.shared.commits();
+        let committing = commits != self.commits_at_start;
+        self.commits_at_start = commits;
+        std::thread::sleep(pause_after(self.slice_started.elapsed(), committing));
+        self.slice_started = Instant::now();
+        Ok(())
+    }
+
+    /// Counts `bytes` written to sled, which makes them durable by its flush.
+    fn wrote_to_sled(&mut self, bytes: usize) -> Result<(), WriteError> {
+        let durability = &self.shared.durability;
+        self.wrote(bytes, || durability.make_durable().map_err(WriteError::Durable))
+    }
+
+    fn removed(&mut self, tree: &sled::Tree, key: sled::IVec) -> Result<(), WriteError> {
+        tree.remove(key)?;
+        self.wrote_to_sled(REMOVAL_BYTES)
+    }
+}
+
+/// How long a checkpoint pauses after a slice that took `worked`, with or
+/// without group commits going on meanwhile.
+fn pause_after(worked: Duration, committing: bool) -> Duration {
+    match committing {
+        true => (worked * PAUSE_PER_WORK).min(LONGEST_PAUSE),
+        false => Duration::ZERO,
+    }
+}
+
+fn trim_log(
+    log: &sled::Tree,
+    position: LogPosition,
+    pace: &mut Pace<'_>,
+) -> Result<(), WriteError> {
+    for key in log.range(..log_key(position.0)).keys() {
+        pace.removed(log, key?)?;
+    }
+    Ok(())
+}
+
+fn read_root(tree: &sled::Tree) -> Result<Option<Root>, StoreError> {
+    let Some(value) = tree.get(ROOT_KEY)? else { return Ok(None) };
+    let root = decode_object(&value).map_err(|e| StoreError::corrupt("checkpoint root", e))?;
+    Ok(Some(root))
+}
+
+/// The last durable checkpoint of the store in `store_dir`, if it has one.
+pub(crate) fn read_checkpoint(
+    tree: &sled::Tree,
+    store_dir: &Path,
+) -> Result<Option<RecoveredCheckpoint>, StoreError> {
+    let Some(root) = read_root(tree)? else { return legacy::read_checkpoint(tree) };
+    let dir = store_dir.join(DIRECTORY);
+    let manifest: Manifest = packs::read_object(&dir, "checkpoint manifest", root.manifest)?;
+
+    let mut bookings = BTreeMap::new();
+    for (&performance, &reference) in &manifest.snapshots {
+        let what = format!("snapshot of performance {performance}");
+        let snapshot: BookingSnapshot = packs::read_object(&dir, &what, reference)?;
+        check_performance(&snapshot, performance)?;
+        bookings.insert(performance, snapshot);
+    }
+
+    Ok(Some(RecoveredCheckpoint {
+        position: LogPosition(root.position),
+        catalogue: packs::read_object(&dir, "checkpoint catalogue", root.catalogue)?,
+        users: packs::read_object(&dir, "checkpoint users", root.users)?,
+        bookings,
+    }))
+}
+
+/// A snapshot stored under the wrong performance is corrupt.
+fn check_performance(
+    snapshot: &BookingSnapshot,
+    performance: PerformanceId,
+) -> Result<(), StoreError> {
+    if snapshot.performance == performance {
+        return Ok(());
+    }
+    Err(StoreError::corrupt(
+        format!("snapshot of performance {performance}"),
+        format!("holds performance {}", snapshot.performance),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{mpsc, Arc};
+
+    use engine::events::Event;
+    use engine::journal::Journal;
+
+    use super::*;
+    use crate::codec::encode_log_values;
+    use crate::{Store, StoreOptions};
+
+    fn registration(id: u32) -> Event {
+        Event::UserRegistered(User {
+            id: engine::ids::UserId(id),
+            name: format!("user {id}"),
+            email: String::new(),
+            phone: String::new(),
+            token_sha256: [0; 32],
+        })
+    }
+
+    fn append_and_wait(store: &Store, events: Vec<Event>) {
+        let (sender, receiver) = mpsc::channel();
+        store.journal().append(events, Box::new(move |result| drop(sender.send(result))));
+        receiver.recv().expect("an ack").expect("durable");
+    }
+
+    /// sled's background threads release a closed database a moment late.
+    fn when_unlocked<T, E: std::fmt::Display>(
+        mut attempt: impl FnMut() -> Result<T, E>,
+    ) -> Result<T, E> {
+        for _ in 0..400 {
+            match attempt() {
+                Err(error) if error.to_string().contains("could not acquire lock") => {
+                    std::thread::sleep(std::time::Duration::from_millis(25));
+                }
+                outcome => return outcome,
+            }
+        }
+        attempt()
+    }
+
+    fn raw_trees(dir: &std::path::Path) -> (sled::Db, sled::Tree, sled::Tree) {
+        let db = when_unlocked(|| sled::Config::new().path(dir).open()).expect("sled opens");
+        let log = db.open_tree("log").expect("the log");
+        let snapshots = db.open_tree("snapshots").expect("the snapshots");
+        (db, log, snapshots)
+    }
+
+    fn packs(dir: &std::path::Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.join(DIRECTORY))
+            .expect("the packs' directory")
+            .map(|entry| entry.expect("an entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    /// Leaves what a crash in the middle of a second checkpoint could: the
+    /// next generation's pack half written, a pack of a generation past it,
+    /// and (as if the first checkpoint's trim never ran) a log entry before
+    /// its position.
+    fn simulate_crashes(dir: &std::path::Path, position: LogPosition) {
+        let packs = dir.join(DIRECTORY);
+        std::fs::write(packs.join("00000000000000000002.pack"), [1, 2, 3]).expect("a write");
+        std::fs::write(packs.join("00000000000000000009.pack"), [4, 5, 6]).expect("a write");
+        std::fs::write(packs.join("notes.txt"), "an operator's").expect("a write");
+        let (db, log, _) = raw_trees(dir);
+        let stale = encode_log_values(&[registration(666)]).expect("encodes");
+        log.insert(log_key(position.0 - 1), stale[0].clone()).expect("an insert");
+        db.flush().expect("sled flushes");
+    }
+
+    /// Stores a checkpoint in sled's `snapshots` tree as earlier versions
+    /// did: every object as chunks under a `root`.
+    fn write_legacy_checkpoint(dir: &std::path::Path, position: u64, bookings: &[BookingSnapshot]) {
+        let (db, _, snapshots) = raw_trees(dir);
+        let put = |object: Object, bytes: Vec<u8>| {
+            let chunks: Vec<&[u8]> = bytes.chunks(crate::MAX_VALUE_BYTES).collect();
+            for (index, chunk) in chunks.iter().enumerate() {
+                let key = legacy::chunk_key(1, object, index as u32);
+                snapshots.insert(key, *chunk).expect("an insert");
+            }
+            let chunks = chunks.len() as u32;
+            legacy::ChunksRef { generation: 1, chunks, len: bytes.len() as u64 }
+        };
+        let encode = |value: &dyn erased::Encode| value.encode();
+
+        let mut manifest = BTreeMap::new();
+        for booking in bookings {
+            let reference = put(Object::Booking(booking.performance), encode(booking));
+            manifest.insert(booking.performance, reference);
+        }
+        let root = legacy::Root {
+            generation: 1,
+            position,
+            catalogue: put(Object::Catalogue, encode(&Catalogue::default())),
+            users: put(Object::Users, encode(&Vec::<User>::new())),
+            manifest: put(Object::Manifest, encode(&manifest)),
+        };
+        let root = postcard::to_stdvec(&root).expect("encodes");
+        snapshots.insert(legacy::ROOT_KEY, root).expect("an insert");
+        db.flush().expect("sled flushes");
+    }
+
+    mod erased {
+        pub trait Encode {
+            fn encode(&self) -> Vec<u8>;
+        }
+
+        impl<T: serde::Serialize> Encode for T {
+            fn encode(&self) -> Vec<u8> {
+                postcard::to_stdvec(self).expect("encodes")
+            }
+        }
+    }
+
+    /// A small snapshot, marked with `mark` so two snapshots of one
+    /// performance can be told apart.
+    fn booking(id: u32, mark: u64) -> BookingSnapshot {
+        use engine::catalogue::{Layout, PerformanceInfo, SeatPlan, Section, SectionKind};
+        use engine::ids::{CityId, VenueId};
+        use engine::time::Timestamp;
+
+        let section = Section {
+            name: "Floor".into(),
+            kind: SectionKind::Standing { capacity: 10 },
+            price_minor: 1_000,
+        };
+        let plan = SeatPlan::new(Arc::new(Layout { sections: vec![section] }));
+        let info = PerformanceInfo {
+            id: PerformanceId(id),
+            venue: VenueId(1),
+            city: CityId(1),
+            title: format!("Performance {id}"),
+            start_local: "2030-10-27T20:00:00".into(),
+            start: Timestamp(1_919_000_000_000),
+            utc_offset_seconds: 3600,
+            on_sale: Timestamp(1_900_000_000_000),
+            order_max: 10,
+            user_max: 20,
+        };
+        let mut snapshot = engine::booking::Booking::new(info, Arc::new(plan)).snapshot();
+        snapshot.seq = mark;
+        snapshot
+    }
+
+    #[test]
+    fn a_slice_is_followed_by_a_bounded_pause_only_while_commits_go_on() {
+        let slice = Duration::from_millis(4);
+        assert_eq!(pause_after(slice, true), slice * PAUSE_PER_WORK);
+        assert_eq!(pause_after(slice, false), Duration::ZERO);
+        assert_eq!(pause_after(Duration::from_secs(2), true), LONGEST_PAUSE);
+    }
+
+    #[test]
+    fn what_an_interrupted_checkpoint_left_is_ignored_then_removed() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store =
+            when_unlocked(|| Store::open(dir.path(), StoreOptions::default())).expect("opens");
+        append_and_wait(&store, vec![registration(1), registration(2)]);
+        let position = store.journal().durable_position();
+        store.journal().checkpoint(position, Checkpoint::default()).expect("durable");
+        append_and_wait(&store, vec![registration(3)]);
+        drop(store);
+        simulate_crashes(dir.path(), position);
+
+        let store =
+            when_unlocked(|| Store::open(dir.path(), StoreOptions::default())).expect("opens");
+        let recovery = store.recover().expect("recovers");
+        assert_eq!(recovery.checkpoint.expect("a checkpoint").position, position);
+        assert_eq!(recovery.tail, vec![registration(3)]);
+
+        let later = store.journal().durable_position();
+        store.journal().checkpoint(later, Checkpoint::default()).expect("durable");
+        drop(store);
+        assert_eq!(packs(dir.path()), ["00000000000000000002.pack", "notes.txt"]);
+        let (db, log, _) = raw_trees(dir.path());
+        assert_eq!(log.first().expect("a read"), None);
+        drop((db, log));
+
+        let store =
+            when_unlocked(|| Store::open(dir.path(), StoreOptions::default())).expect("opens");
+        let recovery = store.recover().expect("recovers");
+        assert_eq!(recovery.checkpoint.expect("a checkpoint").position, later);
+    }
+
+    #[test]
+    fn a_checkpoint_an_earlier_version_kept_in_sled_is_recovered_then_moved_to_a_pack() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store =
+            when_unlocked(|| Store::open(dir.path(), StoreOptions::default())).expect("opens");
+        append_and_wait(&store, vec![registration(1)]);
+        let position = store.journal().durable_position();
+        append_and_wait(&store, vec![registration(2)]);
+        drop(store);
+        write_legacy_checkpoint(dir.path(), position.0, &[booking(1, 1), booking(2, 1)]);
+
+        let store =
+            when_unlocked(|| Store::open(dir.path(), StoreOptions::default())).expect("opens");
+        let recovery = store.recover().expect("recovers");
+        let recovered = recovery.checkpoint.expect("the earlier version's checkpoint");
+        assert_eq!(recovered.position, position);
+        assert_eq!(
+            recovered.bookings.into_values().collect::<Vec<_>>(),
+            [booking(1, 1), booking(2, 1)]
+        );
+        assert_eq!(recovery.tail, vec![registration(2)]);
+
+        // Only performance 2 changed: performance 1 is carried over.
+        let changed = Checkpoint { bookings: vec![booking(2, 2)], ..Checkpoint::default() };
+        let later = store.journal().durable_position();
+        store.journal().checkpoint(later, changed).expect("durable");
+        drop(store);
+        let (db, _, snapshots) = raw_trees(dir.path());
+        let left: Vec<_> = snapshots.iter().keys().map(|key| key.expect("a key")).collect();
+        assert_eq!(left, [sled::IVec::from(ROOT_KEY)], "the chunks and their root are gone");
+        drop((db, snapshots));
+
+        let store =
+            when_unlocked(|| Store::open(dir.path(), StoreOptions::default())).expect("opens");
+        let recovered = store.recover().expect("recovers").checkpoint.expect("a checkpoint");
+        assert_eq!(recovered.position, later);
+        let bookings: Vec<_> = recovered.bookings.into_values().collect();
+        assert_eq!(bookings, [booking(1, 1), booking(2, 2)]);
+    }
+}
