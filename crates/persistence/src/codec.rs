@@ -1,5 +1,5 @@
-//! How events and snapshots become sled values no larger than
-//! [`MAX_VALUE_BYTES`], and back.
+//! How events become sled values no larger than [`MAX_VALUE_BYTES`], and
+//! snapshots an encoding written a chunk at a time; and back.
 //!
 //! Log values: one flag byte, then a fragment of a *record*. A record is
 //! postcard-encoded events laid end to end (postcard is self-delimiting, so
@@ -9,9 +9,9 @@
 //! and `LAST` its last, so a record torn by a crash is recognised and
 //! dropped (it was never acknowledged) instead of being glued to the next.
 //!
-//! Snapshot objects are one postcard encoding cut into value-sized chunks
-//! stored under consecutive keys; the reference to an object records how
-//! many chunks and bytes it has, so a short object is detected.
+//! Snapshot objects are one postcard encoding, handed on in value-sized
+//! chunks as it fills, to be written to a pack (`snapshots::packs`); earlier
+//! versions stored the chunks in sled under consecutive keys.
 //!
 //! Outbox entries are one record each, in values laid out like the log's
 //! (a flag byte, then a fragment), under consecutive keys: a usual entry

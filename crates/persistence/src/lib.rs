@@ -14,12 +14,13 @@
 //!   Value = one flag byte (`FIRST`, `LAST`) and a fragment of a *record*:
 //!   postcard-encoded events laid end to end, many per value. An event too
 //!   big for one value spans several, from a `FIRST` to a `LAST` fragment.
-//! - `snapshots`: key `root` = the published checkpoint: its generation, its
-//!   log position and where its catalogue, users and manifest are. Keys
-//!   `c` ‖ generation (u64) ‖ object tag (u8) ‖ object id (u32) ‖ chunk
-//!   index (u32), all big-endian = one chunk of a postcard-encoded object:
-//!   the catalogue, the users, a booking snapshot (id = performance), or the
-//!   manifest naming the generation of every performance's current snapshot.
+//! - `snapshots`: key `pack-root` = the published checkpoint: its
+//!   generation, its log position and where its catalogue, users and
+//!   manifest are. The manifest names every performance's current snapshot
+//!   and how many bytes of snapshots each pack it names was written with.
+//!   (Key `root` and keys `c` ‖ generation ‖ object tag ‖ object id ‖ chunk
+//!   index are a checkpoint as earlier versions kept it, in chunks: read at
+//!   recovery, and removed once a checkpoint in packs replaces it.)
 //! - `outbox`: the [`engine::events::Event::Outbox`] entries of appends,
 //!   which never enter `log`. Key `e` ‖ outbox sequence number (u64) ‖
 //!   fragment (u16) = an entry's postcard encoding, in fragments flagged
@@ -37,6 +38,15 @@
 //! No value is ever larger than [`MAX_VALUE_BYTES`] (4 KiB, under the 64 KiB
 //! ceiling): sled writes pages over 128 KiB to `blobs/` files it never
 //! syncs, and a consolidated leaf of many large values would be such a page.
+//!
+//! Beside the database, `checkpoints/` holds one *pack* per checkpoint,
+//! `<generation>.pack` (20 digits): the postcard encodings of the objects
+//! that checkpoint wrote, end to end. A pack is never changed once its
+//! checkpoint is published; the root and the manifest name each object by
+//! its pack, offset, length and CRC-32. A checkpoint copies the live
+//! snapshots of a pack that is mostly dead, or small, into its own, so that
+//! what the packs hold is at most about twice what is live. Files of other
+//! names in `checkpoints/` are left alone.
 //!
 //! # Durability protocol
 //!
@@ -86,17 +96,20 @@
 //!
 //! Each checkpoint at position `p`, serialised with other checkpoints:
 //!
-//! 1. Remove chunks a crashed checkpoint left under the new generation.
-//! 2. Write the catalogue, the users, each given booking snapshot and the
-//!    new manifest as chunks under the new generation; flush and sync.
-//! 3. Replace `root` (one small value): the checkpoint is published
+//! 1. Remove packs nothing names: what a crashed checkpoint left.
+//! 2. Write the catalogue, the users, each given booking snapshot, the live
+//!    snapshots of packs worth compacting (and those an earlier version
+//!    kept in chunks) and the new manifest to the new generation's pack,
+//!    syncing it a megabyte at a time; sync it and `checkpoints/`.
+//! 3. Replace `pack-root` (one small value): the checkpoint is published
 //!    atomically; flush and sync.
-//! 4. Remove chunks no longer named, and log entries before `p`; flush and
-//!    sync.
+//! 4. Remove the earlier version's chunks and `root`, if any, the packs no
+//!    longer named, and log entries before `p`; flush and sync.
 //!
 //! A crash before step 3 is durable recovers the old root and the full log;
 //! after it, the new root and the log from `p` (entries before `p` that
-//! step 4 did not get to are skipped, and removed by the next checkpoint).
+//! step 4 did not get to are skipped, and removed by the next checkpoint,
+//! like the packs it did not get to).
 //!
 //! At recovery, a record whose `LAST` fragment is missing was cut short by a
 //! crash during its (unacknowledged) commit, and is dropped.
