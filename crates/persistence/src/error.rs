@@ -15,6 +15,9 @@ pub enum StoreError {
     #[error("could not sync {path}: {source}")]
     Sync { path: PathBuf, source: std::io::Error },
 
+    #[error("could not read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+
     #[error("the store holds data it cannot read ({what}): {detail}")]
     Corrupt { what: String, detail: String },
 

@@ -18,9 +18,11 @@
 //!   generation, its log position and where its catalogue, users and
 //!   manifest are. The manifest names every performance's current snapshot
 //!   and how many bytes of snapshots each pack it names was written with.
-//!   (Key `root` and keys `c` ‖ generation ‖ object tag ‖ object id ‖ chunk
+//!   Key `root` and keys `c` ‖ generation ‖ object tag ‖ object id ‖ chunk
 //!   index are a checkpoint as earlier versions kept it, in chunks: read at
-//!   recovery, and removed once a checkpoint in packs replaces it.)
+//!   recovery, and removed once a checkpoint in files replaces it, which
+//!   leaves `root` empty, a fence that earlier versions refuse to open
+//!   rather than replay a log whose start is gone.
 //! - `outbox`: the [`engine::events::Event::Outbox`] entries of appends,
 //!   which never enter `log`. Key `e` ‖ outbox sequence number (u64) ‖
 //!   fragment (u16) = an entry's postcard encoding, in fragments flagged
@@ -39,14 +41,16 @@
 //! ceiling): sled writes pages over 128 KiB to `blobs/` files it never
 //! syncs, and a consolidated leaf of many large values would be such a page.
 //!
-//! Beside the database, `checkpoints/` holds one *pack* per checkpoint,
-//! `<generation>.pack` (20 digits): the postcard encodings of the objects
-//! that checkpoint wrote, end to end. A pack is never changed once its
-//! checkpoint is published; the root and the manifest name each object by
-//! its pack, offset, length and CRC-32. A checkpoint copies the live
-//! snapshots of a pack that is mostly dead, or small, into its own, so that
-//! what the packs hold is at most about twice what is live. Files of other
-//! names in `checkpoints/` are left alone.
+//! Beside the database, `checkpoints/` holds each checkpoint's files, named
+//! by its generation in 20 digits: `<generation>.root`, its catalogue, users
+//! and manifest, and `<generation>.pack`, the snapshots it wrote, postcard
+//! encodings end to end. Neither is changed once its checkpoint is
+//! published; the root and the manifest name each object by generation,
+//! offset, length and CRC-32. Only the latest `.root` is kept, and each
+//! `.pack` the manifest still names. A checkpoint copies the live snapshots
+//! of a pack that is mostly dead, or under a megabyte, into its own, so
+//! that what the packs hold is at most about twice what is live. Files of
+//! other names in `checkpoints/` are left alone.
 //!
 //! # Durability protocol
 //!
@@ -96,20 +100,22 @@
 //!
 //! Each checkpoint at position `p`, serialised with other checkpoints:
 //!
-//! 1. Remove packs nothing names: what a crashed checkpoint left.
-//! 2. Write the catalogue, the users, each given booking snapshot, the live
-//!    snapshots of packs worth compacting (and those an earlier version
-//!    kept in chunks) and the new manifest to the new generation's pack,
-//!    syncing it a megabyte at a time; sync it and `checkpoints/`.
-//! 3. Replace `pack-root` (one small value): the checkpoint is published
-//!    atomically; flush and sync.
-//! 4. Remove the earlier version's chunks and `root`, if any, the packs no
-//!    longer named, and log entries before `p`; flush and sync.
+//! 1. Remove checkpoint files nothing names: what a crashed checkpoint left.
+//! 2. Write each given booking snapshot, the live snapshots of packs worth
+//!    compacting and those an earlier version kept in chunks to the new
+//!    generation's `.pack`, and the catalogue, the users and the new
+//!    manifest to its `.root`, syncing a megabyte at a time; sync both and
+//!    `checkpoints/`.
+//! 3. Replace `pack-root` (one small value), and leave `root` empty: the
+//!    checkpoint is published atomically; flush and sync.
+//! 4. Remove an earlier version's chunks, the files no longer named, and
+//!    log entries before `p`; flush and sync. A file that cannot be removed
+//!    is logged and left for the next checkpoint.
 //!
 //! A crash before step 3 is durable recovers the old root and the full log;
 //! after it, the new root and the log from `p` (entries before `p` that
 //! step 4 did not get to are skipped, and removed by the next checkpoint,
-//! like the packs it did not get to).
+//! like the files and chunks it did not get to).
 //!
 //! At recovery, a record whose `LAST` fragment is missing was cut short by a
 //! crash during its (unacknowledged) commit, and is dropped.

@@ -3,6 +3,11 @@
 //! that a store written by an earlier version recovers; the first
 //! checkpoint after that copies what it still needs into files and removes
 //! the chunks.
+//!
+//! Every checkpoint in files also leaves `root` empty: a *fence*. An
+//! earlier version fails to decode it and refuses to open the store, where
+//! without it that version would see no checkpoint and replay a log whose
+//! start is gone.
 
 use std::collections::BTreeMap;
 
@@ -67,7 +72,9 @@ pub(crate) fn chunk_key(generation: u64, object: Object, index: u32) -> [u8; CHU
 
 /// The chunked checkpoint in `tree`, if there is one.
 pub(crate) fn load(tree: &sled::Tree) -> Result<Option<Checkpoint>, StoreError> {
-    let Some(value) = tree.get(ROOT_KEY)? else { return Ok(None) };
+    let Some(value) = tree.get(ROOT_KEY)?.filter(|value| !value.is_empty()) else {
+        return Ok(None);
+    };
     let root: Root =
         decode_object(&value).map_err(|e| StoreError::corrupt("checkpoint root", e))?;
     let manifest = read_object(tree, Object::Manifest, root.manifest)?;
@@ -91,7 +98,8 @@ pub(crate) fn read_encoded(
     reference: ChunksRef,
 ) -> Result<Vec<u8>, StoreError> {
     let what = format!("{object:?} of checkpoint generation {}", reference.generation);
-    let mut bytes = Vec::with_capacity(usize::try_from(reference.len).unwrap_or(0));
+    // Not sized from `reference.len` up front: nothing checks it but the end.
+    let mut bytes = Vec::new();
 
     for index in 0..reference.chunks {
         let key = chunk_key(reference.generation, object, index);
@@ -107,12 +115,17 @@ pub(crate) fn read_encoded(
     Ok(bytes)
 }
 
-/// Removes the chunked root and every chunk, once a checkpoint in files
-/// has replaced them; with none left, a look at one key.
-pub(crate) fn remove(tree: &sled::Tree, pace: &mut Pace<'_>) -> Result<(), WriteError> {
-    if let Some(root) = tree.remove(ROOT_KEY)? {
-        pace.wrote_to_sled(ROOT_KEY.len() + root.len())?;
+/// Leaves `root` empty (see the module's comment), unless it is already.
+pub(crate) fn fence(tree: &sled::Tree) -> Result<(), sled::Error> {
+    if tree.get(ROOT_KEY)?.is_none_or(|value| !value.is_empty()) {
+        tree.insert(ROOT_KEY, Vec::new())?;
     }
+    Ok(())
+}
+
+/// Removes every chunk, once a checkpoint in files has replaced them; with
+/// none left, a look at one key.
+pub(crate) fn remove_chunks(tree: &sled::Tree, pace: &mut Pace<'_>) -> Result<(), WriteError> {
     let chunks = [CHUNK_PREFIX].as_slice()..[CHUNK_PREFIX + 1].as_slice();
     for key in tree.range(chunks).keys() {
         pace.removed(tree, key?)?;

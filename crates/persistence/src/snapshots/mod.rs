@@ -1,14 +1,14 @@
-//! Checkpoints: snapshots in packs of their own, published by one value
+//! Checkpoints: snapshots in files of their own, published by one value
 //! in the `snapshots` tree, and trimming the log behind them.
 //!
 //! Every object of a checkpoint (the catalogue, the users, each booking
 //! snapshot that changed, and the manifest naming every performance's
-//! current snapshot) is written to a new pack file of its own generation
-//! ([`packs`]). Nothing refers to the new pack until one small root value
-//! in sled is replaced, so readers, and recovery after a crash at any
-//! point, see either the whole old checkpoint or the whole new one. Packs
-//! nothing names any more, and the trimmed log, go only after the new root
-//! is durable.
+//! current snapshot) is written to new files of its own generation
+//! ([`packs`]). Nothing refers to them until one small root value in sled
+//! is replaced, so readers, and recovery after a crash at any point, see
+//! either the whole old checkpoint or the whole new one. Files nothing
+//! names any more, and the trimmed log, go only after the new root is
+//! durable.
 
 mod legacy;
 mod packs;
@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{checked_value, decode_object};
 use crate::journal::{log_key, Shared};
 use crate::StoreError;
-use packs::{ObjectRef, PackWriter};
+use packs::{FileId, FileKind, FileWriter, ObjectRef};
 
 pub(crate) use packs::DIRECTORY;
 
@@ -56,22 +56,12 @@ struct Root {
     manifest: ObjectRef,
 }
 
-impl Root {
-    /// The references of the root's own objects.
-    fn objects(&self) -> [ObjectRef; 3] {
-        [self.catalogue, self.users, self.manifest]
-    }
-}
-
 /// What the published checkpoint names besides its own objects.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Manifest {
     /// Every performance's current snapshot.
     snapshots: BTreeMap<PerformanceId, ObjectRef>,
-    /// How many bytes of snapshots each pack still named was written with.
-    /// (A pack also holds its checkpoint's catalogue, users and manifest,
-    /// but those are replaced whole by the next checkpoint, so they do not
-    /// decide whether a pack is worth keeping.)
+    /// The size of each pack still named, to tell how much of it is dead.
     pack_sizes: BTreeMap<u64, u64>,
 }
 
@@ -104,7 +94,7 @@ impl SnapshotState {
             SnapshotState { dir, root: None, manifest: Manifest::default(), legacy: None };
 
         if let Some(root) = read_root(tree)? {
-            state.manifest = packs::read_object(&state.dir, "checkpoint manifest", root.manifest)?;
+            state.manifest = read_root_object(&state.dir, "checkpoint manifest", root.manifest)?;
             state.root = Some(root);
         } else {
             state.legacy = legacy::load(tree)?;
@@ -135,27 +125,29 @@ impl SnapshotState {
         let mut pace = Pace::new(shared);
 
         // 1. Leftovers of a checkpoint interrupted before its root was published.
-        packs::remove_unnamed(&self.dir, &self.named_packs())
-            .map_err(|e| io("removing leftovers", e.into()))?;
+        packs::remove_unnamed(&self.dir, &self.named_files());
 
-        // 2. The new pack, named by nothing yet.
+        // 2. The new files, named by nothing yet.
         let (root, manifest) = self
-            .write_pack(tree, generation, position, checkpoint, &mut pace)
+            .write_files(tree, generation, position, checkpoint, &mut pace)
             .map_err(|e| io("writing snapshots", e))?;
 
-        // 3. The atomic switch: one small value.
+        // 3. The atomic switch: one small value. With it, the fence that
+        // keeps an earlier version, which knows only its own root, from
+        // taking this store for one without a checkpoint (and replaying a
+        // log whose start is about to go).
         let root_value =
             postcard::to_stdvec(&root).map_err(|e| io("encoding the root", e.into()))?;
         tree.insert(ROOT_KEY, checked_value(root_value)).map_err(|e| io("publishing", e.into()))?;
+        legacy::fence(tree).map_err(|e| io("fencing off earlier versions", e.into()))?;
         shared.durability.make_durable()?;
         self.root = Some(root);
         self.manifest = manifest;
         self.legacy = None;
 
         // 4. Only now may what the new checkpoint replaces go.
-        legacy::remove(tree, &mut pace).map_err(|e| io("removing sled snapshots", e))?;
-        packs::remove_unnamed(&self.dir, &self.named_packs())
-            .map_err(|e| io("removing replaced packs", e.into()))?;
+        legacy::remove_chunks(tree, &mut pace).map_err(|e| io("removing sled snapshots", e))?;
+        packs::remove_unnamed(&self.dir, &self.named_files());
         trim_log(&shared.log, position, &mut pace).map_err(|e| io("trimming the log", e))?;
         shared.durability.make_durable()
     }
@@ -165,19 +157,18 @@ impl SnapshotState {
         self.root.map_or(0, |root| root.generation).max(legacy)
     }
 
-    /// Every object the published checkpoint names.
-    fn named_objects(&self) -> impl Iterator<Item = ObjectRef> + '_ {
-        let own = self.root.iter().flat_map(Root::objects);
-        own.chain(self.manifest.snapshots.values().copied())
+    /// Every file the published checkpoint names.
+    fn named_files(&self) -> BTreeSet<FileId> {
+        let root = self.root.map(|root| (root.generation, FileKind::Root));
+        let packs =
+            self.manifest.snapshots.values().map(|object| (object.generation, FileKind::Pack));
+        root.into_iter().chain(packs).collect()
     }
 
-    fn named_packs(&self) -> BTreeSet<u64> {
-        self.named_objects().map(|object| object.generation).collect()
-    }
-
-    /// Writes the checkpoint's objects, and the live snapshots of packs
-    /// not worth keeping, into the pack of `generation`.
-    fn write_pack(
+    /// Writes the checkpoint's snapshots, with the live ones of packs not
+    /// worth keeping, to the pack of `generation`, and the rest to its root
+    /// file; syncs both and their directory.
+    fn write_files(
         &self,
         tree: &sled::Tree,
         generation: u64,
@@ -186,39 +177,46 @@ impl SnapshotState {
         pace: &mut Pace<'_>,
     ) -> Result<(Root, Manifest), WriteError> {
         let compacted = self.packs_to_compact();
-        let mut pack = PackWriter::create(&self.dir, generation, pace)?;
-        let catalogue = pack.write(&checkpoint.catalogue)?;
-        let users = pack.write(&checkpoint.users)?;
+        let mut pack = FileWriter::create(&self.dir, (generation, FileKind::Pack))?;
 
         let mut snapshots = self.manifest.snapshots.clone();
         for booking in &checkpoint.bookings {
-            snapshots.insert(booking.performance, pack.write(booking)?);
+            snapshots.insert(booking.performance, pack.write(booking, pace)?);
         }
 
         // Snapshots left out stay: moved if their pack goes, or if an
-        // earlier version kept them in sled.
+        // earlier version kept them in sled. (Each is read whole, a few MB
+        // at most, before it is written again.)
         for reference in snapshots.values_mut() {
             if compacted.contains(&reference.generation) {
                 let what = format!("a snapshot in pack {}", reference.generation);
-                let encoded = packs::read_encoded(&self.dir, &what, *reference)?;
-                *reference = pack.write_encoded(&encoded)?;
+                let encoded = packs::read_encoded(&self.dir, FileKind::Pack, &what, *reference)?;
+                *reference = pack.write_encoded(&encoded, pace)?;
             }
         }
         if let Some(legacy) = &self.legacy {
             for (&performance, &chunks) in &legacy.manifest {
                 if let btree_map::Entry::Vacant(left_out) = snapshots.entry(performance) {
                     let encoded = legacy::read_encoded(tree, Object::Booking(performance), chunks)?;
-                    left_out.insert(pack.write_encoded(&encoded)?);
+                    left_out.insert(pack.write_encoded(&encoded, pace)?);
                 }
             }
         }
 
-        let manifest =
-            Manifest { pack_sizes: self.pack_sizes_after(&snapshots, generation), snapshots };
-        let manifest_ref = pack.write(&manifest)?;
-        pack.finish(&self.dir)?;
-        let root =
-            Root { generation, position: position.0, catalogue, users, manifest: manifest_ref };
+        let pack_sizes = self.pack_sizes_after(&snapshots, generation, pack.written());
+        let manifest = Manifest { snapshots, pack_sizes };
+        let mut root_file = FileWriter::create(&self.dir, (generation, FileKind::Root))?;
+        let root = Root {
+            generation,
+            position: position.0,
+            catalogue: root_file.write(&checkpoint.catalogue, pace)?,
+            users: root_file.write(&checkpoint.users, pace)?,
+            manifest: root_file.write(&manifest, pace)?,
+        };
+
+        pack.finish()?;
+        root_file.finish()?;
+        packs::sync_directory(&self.dir)?;
         Ok((root, manifest))
     }
 
@@ -236,18 +234,21 @@ impl SnapshotState {
             .collect()
     }
 
-    /// The snapshot bytes of every pack `snapshots` names, the new pack of
-    /// `generation` included.
+    /// The size of every pack `snapshots` names, the new pack of
+    /// `generation` (`new_pack` bytes) included.
     fn pack_sizes_after(
         &self,
         snapshots: &BTreeMap<PerformanceId, ObjectRef>,
         generation: u64,
+        new_pack: u64,
     ) -> BTreeMap<u64, u64> {
         let mut sizes = BTreeMap::new();
         for object in snapshots.values() {
-            if object.generation == generation {
-                *sizes.entry(generation).or_default() += object.len;
-            } else if let Some(&size) = self.manifest.pack_sizes.get(&object.generation) {
+            let size = match object.generation == generation {
+                true => Some(new_pack),
+                false => self.manifest.pack_sizes.get(&object.generation).copied(),
+            };
+            if let Some(size) = size {
                 sizes.insert(object.generation, size);
             }
         }
@@ -366,6 +367,14 @@ fn trim_log(
     Ok(())
 }
 
+fn read_root_object<T: serde::de::DeserializeOwned>(
+    dir: &Path,
+    what: &str,
+    reference: ObjectRef,
+) -> Result<T, StoreError> {
+    packs::read_object(dir, FileKind::Root, what, reference)
+}
+
 fn read_root(tree: &sled::Tree) -> Result<Option<Root>, StoreError> {
     let Some(value) = tree.get(ROOT_KEY)? else { return Ok(None) };
     let root = decode_object(&value).map_err(|e| StoreError::corrupt("checkpoint root", e))?;
@@ -379,20 +388,20 @@ pub(crate) fn read_checkpoint(
 ) -> Result<Option<RecoveredCheckpoint>, StoreError> {
     let Some(root) = read_root(tree)? else { return legacy::read_checkpoint(tree) };
     let dir = store_dir.join(DIRECTORY);
-    let manifest: Manifest = packs::read_object(&dir, "checkpoint manifest", root.manifest)?;
+    let manifest: Manifest = read_root_object(&dir, "checkpoint manifest", root.manifest)?;
 
     let mut bookings = BTreeMap::new();
     for (&performance, &reference) in &manifest.snapshots {
         let what = format!("snapshot of performance {performance}");
-        let snapshot: BookingSnapshot = packs::read_object(&dir, &what, reference)?;
+        let snapshot: BookingSnapshot = packs::read_object(&dir, FileKind::Pack, &what, reference)?;
         check_performance(&snapshot, performance)?;
         bookings.insert(performance, snapshot);
     }
 
     Ok(Some(RecoveredCheckpoint {
         position: LogPosition(root.position),
-        catalogue: packs::read_object(&dir, "checkpoint catalogue", root.catalogue)?,
-        users: packs::read_object(&dir, "checkpoint users", root.users)?,
+        catalogue: read_root_object(&dir, "checkpoint catalogue", root.catalogue)?,
+        users: read_root_object(&dir, "checkpoint users", root.users)?,
         bookings,
     }))
 }
@@ -470,14 +479,22 @@ mod tests {
     }
 
     /// Leaves what a crash in the middle of a second checkpoint could: the
-    /// next generation's pack half written, a pack of a generation past it,
-    /// and (as if the first checkpoint's trim never ran) a log entry before
-    /// its position.
+    /// next generation's files half written, a pack of a generation past
+    /// it, and (as if the first checkpoint's trim never ran) a log entry
+    /// before its position. And files that are not ours, one of them a
+    /// directory named like a pack, which cannot be removed as one.
     fn simulate_crashes(dir: &std::path::Path, position: LogPosition) {
         let packs = dir.join(DIRECTORY);
-        std::fs::write(packs.join("00000000000000000002.pack"), [1, 2, 3]).expect("a write");
-        std::fs::write(packs.join("00000000000000000009.pack"), [4, 5, 6]).expect("a write");
-        std::fs::write(packs.join("notes.txt"), "an operator's").expect("a write");
+        for (name, bytes) in [
+            ("00000000000000000002.pack", [1, 2, 3]),
+            ("00000000000000000002.root", [4, 5, 6]),
+            ("00000000000000000009.pack", [7, 8, 9]),
+            ("7.pack", [1, 1, 1]),
+            ("notes.txt", [2, 2, 2]),
+        ] {
+            std::fs::write(packs.join(name), bytes).expect("a write");
+        }
+        std::fs::create_dir(packs.join("00000000000000000008.pack")).expect("a directory");
         let (db, log, _) = raw_trees(dir);
         let stale = encode_log_values(&[registration(666)]).expect("encodes");
         log.insert(log_key(position.0 - 1), stale[0].clone()).expect("an insert");
@@ -558,6 +575,18 @@ mod tests {
         snapshot
     }
 
+    /// Only the root and the fence are left in the `snapshots` tree, and
+    /// the fence is what an earlier version cannot take for its root.
+    fn assert_fenced_with_no_chunks(dir: &std::path::Path) {
+        let (db, _, snapshots) = raw_trees(dir);
+        let left: Vec<_> = snapshots.iter().keys().map(|key| key.expect("a key")).collect();
+        let expected = [sled::IVec::from(ROOT_KEY), sled::IVec::from(legacy::ROOT_KEY)];
+        assert_eq!(left, expected, "the chunks are gone");
+        let fence = snapshots.get(legacy::ROOT_KEY).expect("a read").expect("the fence");
+        assert!(decode_object::<legacy::Root>(&fence).is_err(), "an earlier version refuses it");
+        drop((db, snapshots));
+    }
+
     #[test]
     fn a_slice_is_followed_by_a_bounded_pause_only_while_commits_go_on() {
         let slice = Duration::from_millis(4);
@@ -587,7 +616,10 @@ mod tests {
         let later = store.journal().durable_position();
         store.journal().checkpoint(later, Checkpoint::default()).expect("durable");
         drop(store);
-        assert_eq!(packs(dir.path()), ["00000000000000000002.pack", "notes.txt"]);
+        let left = packs(dir.path());
+        let expected =
+            ["00000000000000000002.root", "00000000000000000008.pack", "7.pack", "notes.txt"];
+        assert_eq!(left, expected, "the checkpoint has no snapshots, so no pack");
         let (db, log, _) = raw_trees(dir.path());
         assert_eq!(log.first().expect("a read"), None);
         drop((db, log));
@@ -625,10 +657,7 @@ mod tests {
         let later = store.journal().durable_position();
         store.journal().checkpoint(later, changed).expect("durable");
         drop(store);
-        let (db, _, snapshots) = raw_trees(dir.path());
-        let left: Vec<_> = snapshots.iter().keys().map(|key| key.expect("a key")).collect();
-        assert_eq!(left, [sled::IVec::from(ROOT_KEY)], "the chunks and their root are gone");
-        drop((db, snapshots));
+        assert_fenced_with_no_chunks(dir.path());
 
         let store =
             when_unlocked(|| Store::open(dir.path(), StoreOptions::default())).expect("opens");
@@ -636,5 +665,32 @@ mod tests {
         assert_eq!(recovered.position, later);
         let bookings: Vec<_> = recovered.bookings.into_values().collect();
         assert_eq!(bookings, [booking(1, 1), booking(2, 2)]);
+    }
+
+    /// A crash after a checkpoint in packs was published, before the chunks
+    /// an earlier version left were removed: the packs' checkpoint wins, and
+    /// the next checkpoint removes the chunks.
+    #[test]
+    fn chunks_left_beside_a_published_pack_are_ignored_then_removed() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store =
+            when_unlocked(|| Store::open(dir.path(), StoreOptions::default())).expect("opens");
+        append_and_wait(&store, vec![registration(1)]);
+        let position = store.journal().durable_position();
+        let checkpoint = Checkpoint { bookings: vec![booking(1, 1)], ..Checkpoint::default() };
+        store.journal().checkpoint(position, checkpoint).expect("durable");
+        drop(store);
+        write_legacy_checkpoint(dir.path(), 0, &[booking(5, 1)]);
+
+        let store =
+            when_unlocked(|| Store::open(dir.path(), StoreOptions::default())).expect("opens");
+        let recovered = store.recover().expect("recovers").checkpoint.expect("a checkpoint");
+        assert_eq!(recovered.position, position);
+        assert_eq!(recovered.bookings.into_values().collect::<Vec<_>>(), [booking(1, 1)]);
+
+        let later = store.journal().durable_position();
+        store.journal().checkpoint(later, Checkpoint::default()).expect("durable");
+        drop(store);
+        assert_fenced_with_no_chunks(dir.path());
     }
 }
