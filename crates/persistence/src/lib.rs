@@ -101,13 +101,15 @@
 //! Each checkpoint at position `p`, serialised with other checkpoints:
 //!
 //! 1. Remove checkpoint files nothing names: what a crashed checkpoint left.
+//!    The new generation is past every generation still named in the
+//!    directory.
 //! 2. Write each given booking snapshot, the live snapshots of packs worth
 //!    compacting and those an earlier version kept in chunks to the new
 //!    generation's `.pack`, and the catalogue, the users and the new
 //!    manifest to its `.root`, syncing a megabyte at a time; sync both and
 //!    `checkpoints/`.
-//! 3. Replace `pack-root` (one small value), and leave `root` empty: the
-//!    checkpoint is published atomically; flush and sync.
+//! 3. In one sled batch, replace `pack-root` (one small value) and leave
+//!    `root` empty: the checkpoint is published atomically; flush and sync.
 //! 4. Remove an earlier version's chunks, the files no longer named, and
 //!    log entries before `p`; flush and sync. A file that cannot be removed
 //!    is logged and left for the next checkpoint.

@@ -21,6 +21,8 @@ use crate::codec::decode_object;
 use crate::StoreError;
 
 pub(crate) const ROOT_KEY: &[u8] = b"root";
+/// What a checkpoint in files leaves under [`ROOT_KEY`].
+pub(crate) const FENCE: &[u8] = &[];
 const CHUNK_PREFIX: u8 = b'c';
 const CHUNK_KEY_BYTES: usize = 1 + 8 + 1 + 4 + 4;
 
@@ -72,9 +74,14 @@ pub(crate) fn chunk_key(generation: u64, object: Object, index: u32) -> [u8; CHU
 
 /// The chunked checkpoint in `tree`, if there is one.
 pub(crate) fn load(tree: &sled::Tree) -> Result<Option<Checkpoint>, StoreError> {
-    let Some(value) = tree.get(ROOT_KEY)?.filter(|value| !value.is_empty()) else {
-        return Ok(None);
-    };
+    let Some(value) = tree.get(ROOT_KEY)? else { return Ok(None) };
+    if value == FENCE {
+        // Written only with a root of files, which is read before this.
+        return Err(StoreError::corrupt(
+            "checkpoint root",
+            "a fence without a checkpoint in files",
+        ));
+    }
     let root: Root =
         decode_object(&value).map_err(|e| StoreError::corrupt("checkpoint root", e))?;
     let manifest = read_object(tree, Object::Manifest, root.manifest)?;
@@ -113,14 +120,6 @@ pub(crate) fn read_encoded(
         return Err(StoreError::corrupt(what, detail));
     }
     Ok(bytes)
-}
-
-/// Leaves `root` empty (see the module's comment), unless it is already.
-pub(crate) fn fence(tree: &sled::Tree) -> Result<(), sled::Error> {
-    if tree.get(ROOT_KEY)?.is_none_or(|value| !value.is_empty()) {
-        tree.insert(ROOT_KEY, Vec::new())?;
-    }
-    Ok(())
 }
 
 /// Removes every chunk, once a checkpoint in files has replaced them; with

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{checked_value, decode_object};
 use crate::journal::{log_key, Shared};
 use crate::StoreError;
-use packs::{FileId, FileKind, FileWriter, ObjectRef};
+use packs::{FileId, FileKind, FileWriter, NewPack, ObjectRef};
 
 pub(crate) use packs::DIRECTORY;
 
@@ -116,7 +116,6 @@ impl SnapshotState {
         position: LogPosition,
         checkpoint: &Checkpoint,
     ) -> Result<(), JournalError> {
-        let generation = self.last_generation() + 1;
         let tree = &shared.snapshots;
         let io = |what: &str, error: WriteError| match error {
             WriteError::Durable(failed) => failed,
@@ -124,8 +123,10 @@ impl SnapshotState {
         };
         let mut pace = Pace::new(shared);
 
-        // 1. Leftovers of a checkpoint interrupted before its root was published.
-        packs::remove_unnamed(&self.dir, &self.named_files());
+        // 1. Leftovers of a checkpoint interrupted before its root was
+        // published. The new generation is past any name still there.
+        let highest_seen = packs::remove_unnamed(&self.dir, &self.named_files());
+        let generation = self.last_generation().max(highest_seen) + 1;
 
         // 2. The new files, named by nothing yet.
         let (root, manifest) = self
@@ -138,8 +139,10 @@ impl SnapshotState {
         // log whose start is about to go).
         let root_value =
             postcard::to_stdvec(&root).map_err(|e| io("encoding the root", e.into()))?;
-        tree.insert(ROOT_KEY, checked_value(root_value)).map_err(|e| io("publishing", e.into()))?;
-        legacy::fence(tree).map_err(|e| io("fencing off earlier versions", e.into()))?;
+        let mut publish = sled::Batch::default();
+        publish.insert(ROOT_KEY, checked_value(root_value));
+        publish.insert(legacy::ROOT_KEY, legacy::FENCE);
+        tree.apply_batch(publish).map_err(|e| io("publishing", e.into()))?;
         shared.durability.make_durable()?;
         self.root = Some(root);
         self.manifest = manifest;
@@ -176,17 +179,16 @@ impl SnapshotState {
         checkpoint: &Checkpoint,
         pace: &mut Pace<'_>,
     ) -> Result<(Root, Manifest), WriteError> {
-        let compacted = self.packs_to_compact();
-        let mut pack = FileWriter::create(&self.dir, (generation, FileKind::Pack))?;
-
+        let mut pack = NewPack::new(&self.dir, generation);
         let mut snapshots = self.manifest.snapshots.clone();
         for booking in &checkpoint.bookings {
             snapshots.insert(booking.performance, pack.write(booking, pace)?);
         }
 
         // Snapshots left out stay: moved if their pack goes, or if an
-        // earlier version kept them in sled. (Each is read whole, a few MB
-        // at most, before it is written again.)
+        // earlier version kept them in sled. (Each is read whole, up to tens
+        // of MB for a sold-out stadium, before it is written again.)
+        let compacted = self.packs_to_compact(&snapshots, generation);
         for reference in snapshots.values_mut() {
             if compacted.contains(&reference.generation) {
                 let what = format!("a snapshot in pack {}", reference.generation);
@@ -220,11 +222,16 @@ impl SnapshotState {
         Ok((root, manifest))
     }
 
-    /// The packs whose snapshots are mostly dead, or few enough to copy
-    /// for next to nothing.
-    fn packs_to_compact(&self) -> BTreeSet<u64> {
+    /// The packs older than `generation` whose snapshots are mostly dead
+    /// once `snapshots` are the current ones, or few enough to copy for
+    /// next to nothing.
+    fn packs_to_compact(
+        &self,
+        snapshots: &BTreeMap<PerformanceId, ObjectRef>,
+        generation: u64,
+    ) -> BTreeSet<u64> {
         let mut live = BTreeMap::<u64, u64>::new();
-        for object in self.manifest.snapshots.values() {
+        for object in snapshots.values().filter(|object| object.generation < generation) {
             *live.entry(object.generation).or_default() += object.len;
         }
         let written = |generation| self.manifest.pack_sizes.get(&generation).copied();
@@ -616,9 +623,11 @@ mod tests {
         let later = store.journal().durable_position();
         store.journal().checkpoint(later, Checkpoint::default()).expect("durable");
         drop(store);
+        // Generation 10: past the directory named like a pack of 8, which
+        // could not be removed, and past what was removed.
         let left = packs(dir.path());
         let expected =
-            ["00000000000000000002.root", "00000000000000000008.pack", "7.pack", "notes.txt"];
+            ["00000000000000000008.pack", "00000000000000000010.root", "7.pack", "notes.txt"];
         assert_eq!(left, expected, "the checkpoint has no snapshots, so no pack");
         let (db, log, _) = raw_trees(dir.path());
         assert_eq!(log.first().expect("a read"), None);

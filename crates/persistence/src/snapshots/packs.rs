@@ -113,18 +113,22 @@ pub(crate) fn worth_compacting(live: u64, written: Option<u64>) -> bool {
 /// checkpoints, and what a checkpoint interrupted before its root left.
 /// A file that cannot be removed is only logged: it takes space, nothing
 /// else, and the next checkpoint tries again.
-pub(crate) fn remove_unnamed(dir: &Path, named: &BTreeSet<FileId>) {
+///
+/// Returns the highest generation among the names it saw, so that a new
+/// checkpoint never takes the name of something that would not go.
+pub(crate) fn remove_unnamed(dir: &Path, named: &BTreeSet<FileId>) -> u64 {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
         Err(error) => {
             tracing::warn!(dir = %dir.display(), %error, "could not list old checkpoints");
-            return;
+            return 0;
         }
     };
+    let mut highest = 0;
     for entry in entries.flatten() {
-        let unnamed = parse_file_name(&entry.file_name().to_string_lossy())
-            .is_some_and(|file| !named.contains(&file));
-        if !unnamed {
+        let Some(file) = parse_file_name(&entry.file_name().to_string_lossy()) else { continue };
+        highest = highest.max(file.0);
+        if named.contains(&file) {
             continue;
         }
         match std::fs::remove_file(entry.path()) {
@@ -136,6 +140,7 @@ pub(crate) fn remove_unnamed(dir: &Path, named: &BTreeSet<FileId>) {
             }
         }
     }
+    highest
 }
 
 /// Reads one object back, checking it holds what was written.
@@ -189,6 +194,52 @@ pub(crate) fn sync_directory(dir: &Path) -> Result<(), std::io::Error> {
 
 fn sync_error(path: &Path, source: std::io::Error) -> StoreError {
     StoreError::Sync { path: path.to_owned(), source }
+}
+
+/// A checkpoint's pack, created with its first snapshot: a checkpoint that
+/// writes none leaves no pack.
+pub(crate) struct NewPack<'d> {
+    dir: &'d Path,
+    generation: u64,
+    file: Option<FileWriter>,
+}
+
+impl<'d> NewPack<'d> {
+    pub(crate) fn new(dir: &'d Path, generation: u64) -> NewPack<'d> {
+        NewPack { dir, generation, file: None }
+    }
+
+    pub(crate) fn write<T: Serialize>(
+        &mut self,
+        value: &T,
+        pace: &mut Pace<'_>,
+    ) -> Result<ObjectRef, WriteError> {
+        self.file()?.write(value, pace)
+    }
+
+    pub(crate) fn write_encoded(
+        &mut self,
+        encoded: &[u8],
+        pace: &mut Pace<'_>,
+    ) -> Result<ObjectRef, WriteError> {
+        self.file()?.write_encoded(encoded, pace)
+    }
+
+    pub(crate) fn written(&self) -> u64 {
+        self.file.as_ref().map_or(0, FileWriter::written)
+    }
+
+    pub(crate) fn finish(self) -> Result<(), WriteError> {
+        self.file.map_or(Ok(()), FileWriter::finish)
+    }
+
+    fn file(&mut self) -> Result<&mut FileWriter, WriteError> {
+        let file = match self.file.take() {
+            Some(file) => file,
+            None => FileWriter::create(self.dir, (self.generation, FileKind::Pack))?,
+        };
+        Ok(self.file.insert(file))
+    }
 }
 
 /// One of a checkpoint's files being written.
