@@ -101,8 +101,7 @@
 //! Each checkpoint at position `p`, serialised with other checkpoints:
 //!
 //! 1. Remove checkpoint files nothing names: what a crashed checkpoint left.
-//!    The new generation is past every generation still named in the
-//!    directory.
+//!    The new generation is past that of every file of ours still there.
 //! 2. Write each given booking snapshot, the live snapshots of packs worth
 //!    compacting and those an earlier version kept in chunks to the new
 //!    generation's `.pack`, and the catalogue, the users and the new
