@@ -16,7 +16,7 @@ use engine::ids::PerformanceId;
 use engine::journal::LogPosition;
 use serde::{Deserialize, Serialize};
 
-use super::{check_performance, Object, Pace, RecoveredCheckpoint, WriteError};
+use super::{check_performance, Pace, RecoveredCheckpoint, WriteError};
 use crate::codec::decode_object;
 use crate::StoreError;
 
@@ -51,18 +51,29 @@ pub(crate) struct Checkpoint {
     pub(crate) manifest: BTreeMap<PerformanceId, ChunksRef>,
 }
 
-fn tag_and_id(object: Object) -> (u8, u32) {
-    match object {
-        Object::Catalogue => (1, 0),
-        Object::Users => (2, 0),
-        Object::Manifest => (3, 0),
-        Object::Booking(performance) => (4, performance.0),
+/// An object of a chunked checkpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Object {
+    Catalogue,
+    Users,
+    Manifest,
+    Booking(PerformanceId),
+}
+
+impl Object {
+    fn tag_and_id(self) -> (u8, u32) {
+        match self {
+            Object::Catalogue => (1, 0),
+            Object::Users => (2, 0),
+            Object::Manifest => (3, 0),
+            Object::Booking(performance) => (4, performance.0),
+        }
     }
 }
 
 /// `c`, generation, object tag, object id, chunk index: all big-endian.
 pub(crate) fn chunk_key(generation: u64, object: Object, index: u32) -> [u8; CHUNK_KEY_BYTES] {
-    let (tag, id) = tag_and_id(object);
+    let (tag, id) = object.tag_and_id();
     let mut key = [0; CHUNK_KEY_BYTES];
     key[0] = CHUNK_PREFIX;
     key[1..9].copy_from_slice(&generation.to_be_bytes());

@@ -65,14 +65,6 @@ struct Manifest {
     pack_sizes: BTreeMap<u64, u64>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Object {
-    Catalogue,
-    Users,
-    Manifest,
-    Booking(PerformanceId),
-}
-
 /// The published checkpoint, kept in memory for the next one to build on.
 #[derive(Debug)]
 pub(crate) struct SnapshotState {
@@ -199,7 +191,8 @@ impl SnapshotState {
         if let Some(legacy) = &self.legacy {
             for (&performance, &chunks) in &legacy.manifest {
                 if let btree_map::Entry::Vacant(left_out) = snapshots.entry(performance) {
-                    let encoded = legacy::read_encoded(tree, Object::Booking(performance), chunks)?;
+                    let encoded =
+                        legacy::read_encoded(tree, legacy::Object::Booking(performance), chunks)?;
                     left_out.insert(pack.write_encoded(&encoded, pace)?);
                 }
             }
@@ -251,9 +244,10 @@ impl SnapshotState {
     ) -> BTreeMap<u64, u64> {
         let mut sizes = BTreeMap::new();
         for object in snapshots.values() {
-            let size = match object.generation == generation {
-                true => Some(new_pack),
-                false => self.manifest.pack_sizes.get(&object.generation).copied(),
+            let size = if object.generation == generation {
+                Some(new_pack)
+            } else {
+                self.manifest.pack_sizes.get(&object.generation).copied()
             };
             if let Some(size) = size {
                 sizes.insert(object.generation, size);
@@ -342,15 +336,11 @@ impl<'a> Pace<'a> {
         Ok(())
     }
 
-    /// Counts `bytes` written to sled, which makes them durable by its flush.
-    fn wrote_to_sled(&mut self, bytes: usize) -> Result<(), WriteError> {
-        let durability = &self.shared.durability;
-        self.wrote(bytes, || durability.make_durable().map_err(WriteError::Durable))
-    }
-
+    /// Removes `key`, which sled's flush makes durable.
     fn removed(&mut self, tree: &sled::Tree, key: sled::IVec) -> Result<(), WriteError> {
         tree.remove(key)?;
-        self.wrote_to_sled(REMOVAL_BYTES)
+        let durability = &self.shared.durability;
+        self.wrote(REMOVAL_BYTES, || durability.make_durable().map_err(WriteError::Durable))
     }
 }
 
@@ -512,7 +502,7 @@ mod tests {
     /// did: every object as chunks under a `root`.
     fn write_legacy_checkpoint(dir: &std::path::Path, position: u64, bookings: &[BookingSnapshot]) {
         let (db, _, snapshots) = raw_trees(dir);
-        let put = |object: Object, bytes: Vec<u8>| {
+        let put = |object: legacy::Object, bytes: Vec<u8>| {
             let chunks: Vec<&[u8]> = bytes.chunks(crate::MAX_VALUE_BYTES).collect();
             for (index, chunk) in chunks.iter().enumerate() {
                 let key = legacy::chunk_key(1, object, index as u32);
@@ -521,35 +511,26 @@ mod tests {
             let chunks = chunks.len() as u32;
             legacy::ChunksRef { generation: 1, chunks, len: bytes.len() as u64 }
         };
-        let encode = |value: &dyn erased::Encode| value.encode();
 
         let mut manifest = BTreeMap::new();
         for booking in bookings {
-            let reference = put(Object::Booking(booking.performance), encode(booking));
+            let reference = put(legacy::Object::Booking(booking.performance), encode(booking));
             manifest.insert(booking.performance, reference);
         }
         let root = legacy::Root {
             generation: 1,
             position,
-            catalogue: put(Object::Catalogue, encode(&Catalogue::default())),
-            users: put(Object::Users, encode(&Vec::<User>::new())),
-            manifest: put(Object::Manifest, encode(&manifest)),
+            catalogue: put(legacy::Object::Catalogue, encode(&Catalogue::default())),
+            users: put(legacy::Object::Users, encode(&Vec::<User>::new())),
+            manifest: put(legacy::Object::Manifest, encode(&manifest)),
         };
         let root = postcard::to_stdvec(&root).expect("encodes");
         snapshots.insert(legacy::ROOT_KEY, root).expect("an insert");
         db.flush().expect("sled flushes");
     }
 
-    mod erased {
-        pub trait Encode {
-            fn encode(&self) -> Vec<u8>;
-        }
-
-        impl<T: serde::Serialize> Encode for T {
-            fn encode(&self) -> Vec<u8> {
-                postcard::to_stdvec(self).expect("encodes")
-            }
-        }
+    fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+        postcard::to_stdvec(value).expect("encodes")
     }
 
     /// A small snapshot, marked with `mark` so two snapshots of one
