@@ -259,3 +259,38 @@ fn packs_kept_mostly_for_dead_snapshots_are_compacted_away() {
         assert_eq!(bookings[&PerformanceId(100 + mark as u32)], quiet(mark));
     }
 }
+
+/// Files a checkpoint cannot write (here its directory is gone, a plain
+/// file in its place) fail that checkpoint only: the log goes on taking
+/// appends, and a later checkpoint, once it can write, succeeds.
+#[test]
+fn a_checkpoint_that_cannot_write_its_files_fails_alone() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = open(dir.path());
+    let journal = store.journal();
+    append_and_wait(&*journal, vec![event(0, 0)]).expect("durable");
+    let files = dir.path().join("checkpoints");
+    std::fs::remove_dir(&files).expect("the empty checkpoints directory");
+    std::fs::write(&files, "not a directory").expect("a write");
+
+    let bookings = vec![snapshot(1, small_layout(), 1)];
+    let checkpoint = Checkpoint { bookings: bookings.clone(), ..Checkpoint::default() };
+    let e =
+        journal.checkpoint(journal.durable_position(), checkpoint).expect_err("it cannot write");
+    eprintln!("ERR {e:?}");
+    append_and_wait(&*journal, vec![event(0, 1)]).expect("the log still takes appends");
+
+    std::fs::remove_file(&files).expect("the plain file goes");
+    std::fs::create_dir(&files).expect("the directory is back");
+    let position = journal.durable_position();
+    let checkpoint = Checkpoint { bookings: bookings.clone(), ..Checkpoint::default() };
+    journal.checkpoint(position, checkpoint).expect("durable");
+    append_and_wait(&*journal, vec![event(0, 2)]).expect("durable");
+    drop((store, journal));
+
+    let recovery = open(dir.path()).recover().expect("the store recovers");
+    let recovered = recovery.checkpoint.expect("a checkpoint");
+    assert_eq!(recovered.position, position);
+    assert_eq!(recovered.bookings.into_values().collect::<Vec<_>>(), bookings);
+    assert_eq!(recovery.tail, vec![event(0, 2)]);
+}

@@ -120,10 +120,15 @@ impl SnapshotState {
         let highest_seen = packs::remove_unnamed(&self.dir, &self.named_files());
         let generation = self.last_generation().max(highest_seen) + 1;
 
-        // 2. The new files, named by nothing yet.
-        let (root, manifest) = self
-            .write_files(tree, generation, position, checkpoint, &mut pace)
-            .map_err(|e| io("writing snapshots", e))?;
+        // 2. The new files, named by nothing yet. Failing here fails only
+        // this checkpoint: the log and the published checkpoint are as they
+        // were, and what was written is removed by the next one. (A failed
+        // sync of these files cannot hide a failure of the log's, which is
+        // reported on the log's own file.)
+        let (root, manifest) =
+            self.write_files(tree, generation, position, checkpoint, &mut pace).map_err(
+                |error| JournalError::new(format!("checkpoint: writing snapshots: {error}")),
+            )?;
 
         // 3. The atomic switch: one small value. With it, the fence that
         // keeps an earlier version, which knows only its own root, from
