@@ -240,11 +240,10 @@ fn open_store(config: &ServerConfig) -> anyhow::Result<Store> {
     if options.fault.is_some() {
         tracing::warn!(fault = ?options.fault, "a storage fault will be injected, for a test");
     }
-    Store::open(&config.data_dir, options).with_context(|| {
-        format!(
-            "opening the store in {} (is another boxoffice using it?)",
-            config.data_dir.display()
-        )
+    Store::open(&config.data_dir, options).map_err(|error| {
+        let hint = if error.is_locked() { " (is another boxoffice using it?)" } else { "" };
+        let context = format!("opening the store in {}{hint}", config.data_dir.display());
+        anyhow::Error::new(error).context(context)
     })
 }
 

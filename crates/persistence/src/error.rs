@@ -29,6 +29,13 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether another process holds the store open: sled locks its files,
+    /// and says so only in its message.
+    pub fn is_locked(&self) -> bool {
+        matches!(self, StoreError::Sled(sled::Error::Io(error))
+            if error.to_string().contains("could not acquire lock"))
+    }
+
     pub(crate) fn corrupt(what: impl Into<String>, detail: impl ToString) -> StoreError {
         StoreError::Corrupt { what: what.into(), detail: detail.to_string() }
     }

@@ -84,3 +84,26 @@ fn checkpoint_files_that_lost_or_changed_bytes_are_a_store_error() {
     }
     assert!(open(dir.path()).recover().is_ok(), "whole again, it recovers");
 }
+
+/// A store another holder has open is told apart from one that is damaged,
+/// so that an operator is pointed at the right cause.
+#[test]
+fn a_store_held_open_is_told_apart_from_a_damaged_one() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let held = open(dir.path());
+    // Not `open_with`, which waits for the lock to go.
+    let Err(locked) = persistence::Store::open(dir.path(), StoreOptions::default()) else {
+        panic!("a second open of a held store succeeded");
+    };
+    assert!(locked.is_locked(), "{locked}");
+    drop(held);
+
+    let damaged = tempfile::tempdir().expect("a temporary directory");
+    with_raw_tree(damaged.path(), "snapshots", |snapshots| {
+        snapshots.insert(b"root", vec![1, 2, 3]).expect("an insert");
+    });
+    let Err(corrupt) = open_with(damaged.path(), StoreOptions::default()) else {
+        panic!("a damaged store opened");
+    };
+    assert!(!corrupt.is_locked(), "{corrupt}");
+}
