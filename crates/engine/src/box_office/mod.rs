@@ -446,6 +446,11 @@ impl BoxOffice {
     /// Buys held tickets: prices them in the actor, charges the payment
     /// provider outside it, then completes the purchase in the actor. If the
     /// hold lapsed while the payment ran, the charge is refunded.
+    // TODO: a retry sent after its purchase finished is refused `NotHeld`
+    // by the quote, because the tickets are sold, so a client whose reply
+    // was lost learns of its order only from its ticket list. The quote
+    // could answer with the order when the user bought exactly these
+    // tickets in one order already.
     pub async fn purchase(
         &self,
         user: UserId,
